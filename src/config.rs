@@ -1,0 +1,359 @@
+//! The command line and the settings: clap derives every flag with its environment variable
+//! (flag > env > default) and turns them into a plain [`Config`]. Nothing else reads env vars.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub(crate) const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080/v1";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "local-executor-mcp",
+    version,
+    about = "MCP stdio server that hands mechanical code writing to a local model",
+    long_about = "MCP stdio server that hands mechanical code writing (boilerplate, scaffolding, \
+CRUD, test stubs, format conversions) to a local model behind an OpenAI-compatible API. \
+With no subcommand it serves MCP on stdin/stdout."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP over stdio (the default).
+    Serve,
+    /// Run one delegation from the shell: artifact on stdout, footer on stderr, exit 3 on failure.
+    Delegate(DelegateCmd),
+    /// Aggregate usage.jsonl: calls, fallback rate, tokens, latency, estimated savings.
+    Stats(StatsCmd),
+    /// Check the backend, the models, the usage folder; print a ready `claude mcp add` line.
+    Doctor(DoctorCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct DelegateCmd {
+    /// The precise, self-contained spec of what to generate.
+    pub task: String,
+    /// Which configured model serves the call.
+    #[arg(long, value_enum, default_value_t = Tier::Quality)]
+    pub tier: Tier,
+    /// Expected language or format (python, typescript, json, yaml, ...).
+    #[arg(long)]
+    pub language: Option<String>,
+    /// Inline context for the model.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// A workspace file (`path` or `path:START-END`) for the model to read; repeatable.
+    #[arg(long = "context-file")]
+    pub context_files: Vec<String>,
+    /// Write the artifact to this workspace path (needs --allow-write).
+    #[arg(long)]
+    pub output_path: Option<String>,
+    /// Replace an existing file at --output-path.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Upper bound on generated tokens.
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsCmd {
+    /// Only calls newer than this: a duration (`7d`, `24h`) or a date (`2026-11-01`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Group the table by this key.
+    #[arg(long, value_enum)]
+    pub by: Option<StatsKey>,
+    /// Print JSON for dashboards instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Frontier output price in USD per million tokens, for the savings estimate.
+    #[arg(long, env = "LOCAL_EXECUTOR_PRICE_PER_MTOK", default_value_t = 15.0)]
+    pub price_per_mtok: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatsKey {
+    Model,
+    Tier,
+    Day,
+    Client,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorCmd {
+    /// Skip the one-token test generation on each tier.
+    #[arg(long)]
+    pub no_generate: bool,
+}
+
+/// Which configured model serves a call.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    #[default]
+    Quality,
+    Fast,
+}
+
+impl Tier {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Tier::Quality => "quality",
+            Tier::Fast => "fast",
+        }
+    }
+}
+
+/// Every setting, each a flag and an environment variable. Global, so it may stand before or
+/// after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// OpenAI-compatible base URL, with or without /v1.
+    #[arg(long, env = "LOCAL_LLM_BASE_URL", default_value = DEFAULT_BASE_URL, global = true)]
+    pub base_url: String,
+    /// Model id for tier=quality [default: first suitable model the backend lists].
+    #[arg(long, env = "LOCAL_LLM_MODEL_QUALITY", global = true)]
+    pub model_quality: Option<String>,
+    /// Model id for tier=fast [default: the quality model].
+    #[arg(long, env = "LOCAL_LLM_MODEL_FAST", global = true)]
+    pub model_fast: Option<String>,
+    /// Bearer token for the backend; never logged.
+    #[arg(long, env = "LOCAL_LLM_API_KEY", hide_env_values = true, global = true)]
+    pub api_key: Option<String>,
+    /// State folder; usage.jsonl lives here [default: ~/.local-executor-mcp].
+    #[arg(long, env = "LOCAL_EXECUTOR_HOME", global = true)]
+    pub home: Option<PathBuf>,
+    /// Root for context_files and output_path [default: CLAUDE_PROJECT_DIR, else the working directory].
+    #[arg(long, env = "LOCAL_EXECUTOR_WORKSPACE", global = true)]
+    pub workspace: Option<PathBuf>,
+    #[arg(long, env = "CLAUDE_PROJECT_DIR", hide = true, global = true)]
+    pub claude_project_dir: Option<PathBuf>,
+    /// Enable output_path (writing files inside the workspace).
+    #[arg(long, env = "LOCAL_EXECUTOR_ALLOW_WRITE", global = true)]
+    pub allow_write: bool,
+    /// Tracing filter for stderr logs.
+    #[arg(
+        long,
+        env = "LOCAL_EXECUTOR_LOG",
+        default_value = "info",
+        global = true
+    )]
+    pub log: String,
+    /// Seconds for the TCP/TLS connect.
+    #[arg(long, env = "LOCAL_LLM_CONNECT_TIMEOUT", default_value = "10", value_parser = parse_seconds, global = true)]
+    pub connect_timeout: Duration,
+    /// Seconds from request sent to first token (covers a model load).
+    #[arg(long, env = "LOCAL_LLM_FIRST_TOKEN_TIMEOUT", default_value = "300", value_parser = parse_seconds, global = true)]
+    pub first_token_timeout: Duration,
+    /// Longest gap in seconds between streamed chunks.
+    #[arg(long, env = "LOCAL_LLM_IDLE_TIMEOUT", default_value = "60", value_parser = parse_seconds, global = true)]
+    pub idle_timeout: Duration,
+    /// Seconds for the whole call.
+    #[arg(long = "timeout", env = "LOCAL_LLM_TIMEOUT", default_value = "900", value_parser = parse_seconds, global = true)]
+    pub total_timeout: Duration,
+    /// Largest inline artifact, in characters.
+    #[arg(
+        long,
+        env = "LOCAL_EXECUTOR_MAX_OUTPUT_CHARS",
+        default_value_t = 40_000,
+        global = true
+    )]
+    pub max_output_chars: usize,
+    /// Largest single context file, in bytes.
+    #[arg(long, env = "LOCAL_EXECUTOR_MAX_FILE_BYTES", default_value_t = 256 * 1024, global = true)]
+    pub max_file_bytes: u64,
+    /// Largest total of context files per call, in bytes.
+    #[arg(long, env = "LOCAL_EXECUTOR_MAX_CONTEXT_BYTES", default_value_t = 1024 * 1024, global = true)]
+    pub max_context_bytes: u64,
+    /// Most backend calls in flight at once; the rest queue [default: unlimited].
+    #[arg(long, env = "LOCAL_LLM_MAX_CONCURRENT", global = true)]
+    pub max_concurrent: Option<usize>,
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("`{s}` must be a positive number of seconds"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
+/// The settings in effect, resolved once at start-up.
+#[derive(Clone)]
+pub struct Config {
+    /// Base URL ending in `/v1`, without a trailing slash.
+    pub base_url: String,
+    pub model_quality: Option<String>,
+    pub model_fast: Option<String>,
+    pub api_key: Option<String>,
+    pub home: PathBuf,
+    pub workspace: PathBuf,
+    pub allow_write: bool,
+    pub connect_timeout: Duration,
+    pub first_token_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub total_timeout: Duration,
+    pub max_output_chars: usize,
+    pub max_file_bytes: u64,
+    pub max_context_bytes: u64,
+    pub max_concurrent: Option<usize>,
+}
+
+// The key must never reach a log line, so Debug is written by hand.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("base_url", &self.base_url)
+            .field("model_quality", &self.model_quality)
+            .field("model_fast", &self.model_fast)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("home", &self.home)
+            .field("workspace", &self.workspace)
+            .field("allow_write", &self.allow_write)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    pub fn from_settings(s: &Settings) -> anyhow::Result<Config> {
+        let home = match &s.home {
+            Some(h) => h.clone(),
+            None => dirs::home_dir()
+                .ok_or_else(|| anyhow::anyhow!("no home directory; set LOCAL_EXECUTOR_HOME"))?
+                .join(".local-executor-mcp"),
+        };
+        let workspace = match s.workspace.as_ref().or(s.claude_project_dir.as_ref()) {
+            Some(w) => w.clone(),
+            None => std::env::current_dir()?,
+        };
+        Ok(Config {
+            base_url: normalize_base_url(&s.base_url)?,
+            model_quality: non_empty(&s.model_quality),
+            model_fast: non_empty(&s.model_fast),
+            api_key: non_empty(&s.api_key),
+            home,
+            workspace,
+            allow_write: s.allow_write,
+            connect_timeout: s.connect_timeout,
+            first_token_timeout: s.first_token_timeout,
+            idle_timeout: s.idle_timeout,
+            total_timeout: s.total_timeout,
+            max_output_chars: s.max_output_chars,
+            max_file_bytes: s.max_file_bytes,
+            max_context_bytes: s.max_context_bytes,
+            max_concurrent: s.max_concurrent.filter(|n| *n > 0),
+        })
+    }
+
+    /// The server root, for llama-swap's `/running` which lives beside `/v1`, not under it.
+    pub(crate) fn root_url(&self) -> &str {
+        self.base_url.strip_suffix("/v1").unwrap_or(&self.base_url)
+    }
+
+    pub(crate) fn usage_path(&self) -> PathBuf {
+        self.home.join("usage.jsonl")
+    }
+}
+
+// `.mcp.json` expansion of an unset `${VAR:-}` yields an empty string; treat it as unset.
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Accepts `http://host:port`, `http://host:port/`, `.../v1` and `.../v1/`; returns `.../v1`.
+pub(crate) fn normalize_base_url(raw: &str) -> anyhow::Result<String> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let url = reqwest::Url::parse(trimmed)
+        .map_err(|e| anyhow::anyhow!("LOCAL_LLM_BASE_URL `{trimmed}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        anyhow::bail!("LOCAL_LLM_BASE_URL `{trimmed}` must start with http:// or https://");
+    }
+    if trimmed.ends_with("/v1") {
+        Ok(trimmed.to_string())
+    } else {
+        Ok(format!("{trimmed}/v1"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_gains_v1_once() {
+        assert_eq!(
+            normalize_base_url("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080/v1"
+        );
+        assert_eq!(
+            normalize_base_url("http://127.0.0.1:8080/v1/").unwrap(),
+            "http://127.0.0.1:8080/v1"
+        );
+        assert_eq!(
+            normalize_base_url("https://openrouter.ai/api/v1").unwrap(),
+            "https://openrouter.ai/api/v1"
+        );
+        assert!(normalize_base_url("127.0.0.1:8080").is_err());
+        assert!(normalize_base_url("ftp://x/v1").is_err());
+    }
+
+    #[test]
+    fn seconds_accept_fractions_and_refuse_nonsense() {
+        assert_eq!(parse_seconds("0.25").unwrap(), Duration::from_millis(250));
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("soon").is_err());
+    }
+
+    #[test]
+    fn flag_beats_env_beats_default() {
+        let cli = Cli::try_parse_from(["x", "--base-url", "http://a:1", "doctor"]).unwrap();
+        assert_eq!(cli.settings.base_url, "http://a:1");
+        assert!(matches!(cli.command, Some(Command::Doctor(_))));
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.settings.first_token_timeout, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn root_url_drops_v1() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--base-url",
+            "http://h:9/v1",
+            "--home",
+            "/tmp/h",
+            "--api-key",
+            "sekrit",
+        ])
+        .unwrap();
+        let cfg = Config::from_settings(&cli.settings).unwrap();
+        assert_eq!(cfg.root_url(), "http://h:9");
+        assert!(!format!("{cfg:?}").contains("sekrit"));
+    }
+}

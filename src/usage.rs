@@ -1,0 +1,124 @@
+//! One JSON line per tool call in `usage.jsonl`: what ran, on which model, how it ended, what it
+//! cost. Never prompt or output text. Each line is one `write` on an append-mode file, so several
+//! server processes (one per open editor) can share the file without interleaving.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::failure::Reason;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UsageRecord {
+    pub v: u32,
+    /// RFC 3339, UTC.
+    pub ts: String,
+    /// `delegate_code`, `list_local_models`, or `delegate` for the shell subcommand.
+    pub tool: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// True when the backend reported no usage and the counts are ours.
+    pub usage_estimated: bool,
+    pub latency_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_token_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// Characters of the artifact (inline or written).
+    pub output_chars: u64,
+    /// Characters of the arguments the planner sent.
+    pub planner_chars: u64,
+    /// Characters of the result the planner received.
+    pub result_chars: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_written: Option<u64>,
+    /// Bytes the server read from `context_files`.
+    pub context_bytes: u64,
+    /// HTTP attempts made (retries after 502/503/429 or a refused connection count).
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+}
+
+impl UsageRecord {
+    pub fn new(tool: &str) -> UsageRecord {
+        UsageRecord {
+            v: SCHEMA_VERSION,
+            ts: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            tool: tool.to_string(),
+            ..UsageRecord::default()
+        }
+    }
+}
+
+/// Appends one line; a failure is a warning on stderr, never an error of the call.
+pub fn append(path: &Path, record: &UsageRecord) {
+    if let Err(e) = try_append(path, record) {
+        tracing::warn!(path = %path.display(), "cannot write the usage line: {e:#}");
+    }
+}
+
+fn try_append(path: &Path, record: &UsageRecord) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut line = serde_json::to_vec(record).context("serialize the usage record")?;
+    line.push(b'\n');
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("open {}", path.display()))?;
+    // One write(2) on an O_APPEND file lands whole at the end; write_all could split it in two.
+    let n = file.write(&line).context("append")?;
+    anyhow::ensure!(n == line.len(), "short write: {n} of {} bytes", line.len());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_one_parseable_line_per_call_and_creates_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/usage.jsonl");
+        let mut r = UsageRecord::new("delegate_code");
+        r.reason = Some(Reason::Truncated);
+        append(&path, &r);
+        r.ok = true;
+        r.reason = None;
+        append(&path, &r);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(first["reason"], "truncated");
+        assert_eq!(first["v"], SCHEMA_VERSION);
+        assert!(first["ts"].as_str().unwrap().ends_with('Z'));
+        let back: UsageRecord = serde_json::from_str(lines[1]).unwrap();
+        assert!(back.ok);
+    }
+
+    #[test]
+    fn an_unwritable_path_is_only_a_warning() {
+        append(
+            Path::new("/proc/definitely/not/usage.jsonl"),
+            &UsageRecord::new("x"),
+        );
+    }
+}
