@@ -206,6 +206,8 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 pub struct Config {
     /// Base URL ending in `/v1`, without a trailing slash.
     pub base_url: String,
+    /// The base URL as given, before `/v1` was added; `doctor` reports the difference.
+    pub base_url_raw: String,
     pub model_quality: Option<String>,
     pub model_fast: Option<String>,
     pub api_key: Option<String>,
@@ -251,6 +253,7 @@ impl Config {
         };
         Ok(Config {
             base_url: normalize_base_url(&s.base_url)?,
+            base_url_raw: s.base_url.trim().to_string(),
             model_quality: non_empty(&s.model_quality),
             model_fast: non_empty(&s.model_fast),
             api_key: non_empty(&s.api_key),

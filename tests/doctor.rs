@@ -1,0 +1,478 @@
+//! `doctor` against the mock backend in each broken setup it must diagnose: the real binary, a
+//! hermetic environment, the exact stdout and exit code (only the latency figures of a test
+//! generation vary, and those lines are checked up to them).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::Output;
+
+use common::{Mock, Reply, bin};
+use serde_json::json;
+
+const QUALITY: &str = "qwen3-coder-30b";
+const FAST: &str = "smollm2-135m";
+
+/// Runs `doctor` with a hermetic environment: temp home and workspace, and a PATH that holds no
+/// `local-executor-mcp`, so the `claude mcp add` line names the binary by its full path.
+struct Doctor {
+    home: tempfile::TempDir,
+    workspace: tempfile::TempDir,
+    empty_path: tempfile::TempDir,
+}
+
+impl Doctor {
+    fn new() -> Doctor {
+        Doctor {
+            home: tempfile::tempdir().unwrap(),
+            workspace: tempfile::tempdir().unwrap(),
+            empty_path: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    async fn run(&self, base_url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = tokio::process::Command::new(bin());
+        cmd.env_clear()
+            .env("PATH", self.empty_path.path())
+            .env("LOCAL_LLM_BASE_URL", base_url)
+            .env("LOCAL_EXECUTOR_HOME", self.home.path())
+            .env("LOCAL_EXECUTOR_WORKSPACE", self.workspace.path())
+            .env("LOCAL_EXECUTOR_LOG", "off")
+            .env("LOCAL_LLM_CONNECT_TIMEOUT", "2")
+            .env("LOCAL_LLM_FIRST_TOKEN_TIMEOUT", "10")
+            .env("LOCAL_LLM_TIMEOUT", "20")
+            .arg("doctor")
+            .args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().await.unwrap()
+    }
+
+    fn usage(&self) -> String {
+        self.home.path().join("usage.jsonl").display().to_string()
+    }
+
+    fn ws(&self) -> String {
+        self.workspace.path().display().to_string()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn models_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("LOCAL_LLM_MODEL_QUALITY", QUALITY),
+        ("LOCAL_LLM_MODEL_FAST", FAST),
+    ]
+}
+
+/// The root of a mock URL (`http://127.0.0.1:PORT`).
+fn root(url: &str) -> &str {
+    url.strip_suffix("/v1").unwrap()
+}
+
+/// Asserts the lines of `out`, where an expected line ending in `*` matches any line it starts.
+fn assert_lines(out: &str, expected: &[String]) {
+    let got: Vec<&str> = out.lines().collect();
+    assert_eq!(got.len(), expected.len(), "{out}");
+    for (g, e) in got.iter().zip(expected) {
+        match e.strip_suffix('*') {
+            Some(prefix) => assert!(g.starts_with(prefix), "{g:?} !~ {e:?}\n{out}"),
+            None => assert_eq!(g, e, "\n{out}"),
+        }
+    }
+}
+
+/// A backend that answers fixed routes: `(path, status, body)`, 404 for the rest.
+fn route_server(routes: Vec<(&'static str, u16, String)>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut sock in listener.incoming().flatten() {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&buf);
+            let path = head.split(' ').nth(1).unwrap_or("").to_string();
+            let (status, body) = routes
+                .iter()
+                .find(|(p, _, _)| *p == path)
+                .map(|(_, s, b)| (*s, b.clone()))
+                .unwrap_or((404, "{\"error\":\"not found\"}".into()));
+            let _ = write!(
+                sock,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+fn model_list(ids: &[&str]) -> String {
+    let data: Vec<_> = ids.iter().map(|id| json!({"id": id})).collect();
+    json!({"object": "list", "data": data}).to_string()
+}
+
+#[tokio::test]
+async fn doctor_passes_a_working_setup_and_prints_the_claude_mcp_add_line() {
+    let mock = Mock::start(&[QUALITY, FAST]).await;
+    let d = Doctor::new();
+    let out = d.run(&mock.url, &[], &models_env()).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let root = root(&mock.url);
+    assert_lines(
+        &stdout(&out),
+        &[
+            format!("✔ base URL {}", mock.url),
+            format!("✔ backend answers GET {}/models: 2 models", mock.url),
+            format!("✔ quality model {QUALITY} is served"),
+            format!("✔ fast model {FAST} is served"),
+            format!("✔ test generation on quality ({QUALITY}): answered in *"),
+            format!("✔ test generation on fast ({FAST}): answered in *"),
+            format!("– llama-swap not detected (no {root}/running); fine for other backends"),
+            format!("✔ usage log {} is writable", d.usage()),
+            format!(
+                "✔ workspace {}; writing files (output_path) is off, LOCAL_EXECUTOR_ALLOW_WRITE=1 turns it on",
+                d.ws()
+            ),
+            String::new(),
+            "All checks passed. Add the server to Claude Code with:".into(),
+            format!(
+                "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST={FAST} -- {}",
+                mock.url,
+                bin()
+            ),
+        ],
+    );
+    // One token on each tier's model, and nothing written to the usage log.
+    let chats = mock.chats();
+    assert_eq!(chats.len(), 2);
+    assert_eq!(chats[0].body["model"], QUALITY);
+    assert_eq!(chats[1].body["model"], FAST);
+    assert!(chats.iter().all(|c| c.body["max_tokens"] == 1));
+    assert!(!d.home.path().join("usage.jsonl").exists());
+}
+
+#[tokio::test]
+async fn doctor_adds_v1_detects_llama_swap_and_skips_generation_when_asked() {
+    let mock = Mock::start(&[QUALITY, "qwen2.5-vl-7b"]).await;
+    mock.running(json!({"running": [{"model": QUALITY, "state": "ready"}]}));
+    let d = Doctor::new();
+    let root = root(&mock.url);
+    let out = d
+        .run(
+            root,
+            &["--no-generate"],
+            &[
+                ("LOCAL_EXECUTOR_ALLOW_WRITE", "1"),
+                ("LOCAL_LLM_MODEL_FAST", "qwen2.5-vl-7b"),
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let expected = format!(
+        "✔ base URL {url} (given as {root}; /v1 was added)
+✔ backend answers GET {url}/models: 2 models
+✔ quality model not set: the first suitable model listed serves it ({QUALITY}); LOCAL_LLM_MODEL_QUALITY pins it
+✔ fast model qwen2.5-vl-7b is served (warning: it looks like a vision model, unsuited to code)
+– test generation skipped (--no-generate)
+✔ llama-swap detected at {root}/running: {QUALITY} (ready)
+✔ usage log {usage} is writable
+✔ workspace {ws}; writing files (output_path) is on, inside it only
+
+All checks passed. Add the server to Claude Code with:
+  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={url} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST=qwen2.5-vl-7b --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {bin}
+",
+        url = mock.url,
+        usage = d.usage(),
+        ws = d.ws(),
+        bin = bin(),
+    );
+    assert_eq!(stdout(&out), expected);
+    assert!(mock.chats().is_empty());
+    // The check leaves no file behind in the home or the workspace.
+    assert_eq!(std::fs::read_dir(d.home.path()).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(d.workspace.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn doctor_fails_when_the_backend_is_not_up() {
+    // A port that was just free: nothing listens there.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/v1");
+    let d = Doctor::new();
+    let out = d.run(&url, &[], &models_env()).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_lines(
+        &stdout(&out),
+        &[
+            format!("✔ base URL {url}"),
+            format!("✘ backend at {url} does not answer: *"),
+            "  fix: start the backend, or set LOCAL_LLM_BASE_URL to where it listens; llama-swap and llama-server listen on http://127.0.0.1:8080/v1, Ollama on http://127.0.0.1:11434/v1, LM Studio on http://127.0.0.1:1234/v1".into(),
+            "– models, test generation and llama-swap not checked: the backend did not answer".into(),
+            format!("✔ usage log {} is writable", d.usage()),
+            "✔ workspace *".into(),
+            String::new(),
+            "1 check failed. Once fixed, add the server to Claude Code with:".into(),
+            format!(
+                "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={url} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST={FAST} -- {}",
+                bin()
+            ),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn doctor_names_near_matches_for_a_model_the_backend_does_not_serve() {
+    let mock = Mock::start(&[QUALITY, "gemma-3-270m", FAST]).await;
+    let d = Doctor::new();
+    let out = d
+        .run(
+            &mock.url,
+            &[],
+            &[
+                ("LOCAL_LLM_MODEL_QUALITY", "Qwen3-Coder"),
+                ("LOCAL_LLM_MODEL_FAST", "llama-3.1-8b"),
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_lines(
+        &stdout(&out),
+        &[
+            format!("✔ base URL {}", mock.url),
+            format!("✔ backend answers GET {}/models: 3 models", mock.url),
+            format!("✘ quality model Qwen3-Coder is not served; near matches: {QUALITY}"),
+            format!("  fix: set LOCAL_LLM_MODEL_QUALITY={QUALITY}"),
+            "✘ fast model llama-3.1-8b is not served by the backend".into(),
+            format!("  fix: set LOCAL_LLM_MODEL_FAST to one of: {QUALITY}, gemma-3-270m, {FAST}"),
+            "– test generation on quality skipped: its model is not served".into(),
+            "– test generation on fast skipped: its model is not served".into(),
+            "– llama-swap not detected*".into(),
+            "✔ usage log*".into(),
+            "✔ workspace*".into(),
+            String::new(),
+            "2 checks failed. Once fixed, add the server to Claude Code with:".into(),
+            "  claude mcp add local-executor*".into(),
+        ],
+    );
+    assert!(mock.chats().is_empty());
+}
+
+#[tokio::test]
+async fn doctor_says_when_the_server_answers_without_v1() {
+    let url = route_server(vec![("/models", 200, model_list(&[QUALITY]))]);
+    let d = Doctor::new();
+    let out = d.run(&url, &[], &models_env()).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_lines(
+        &stdout(&out),
+        &[
+            format!("✔ base URL {url}/v1 (given as {url}; /v1 was added)"),
+            format!(
+                "✘ GET {url}/v1/models is not found, but {url}/models lists 1 models: this server serves the API without /v1"
+            ),
+            "  fix: local-executor-mcp always calls <base>/v1/…; serve the API under a path ending in /v1, or put a proxy that does (LiteLLM, llama-swap) in front".into(),
+            "– models, test generation and llama-swap not checked: the backend did not answer".into(),
+            "✔ usage log*".into(),
+            "✔ workspace*".into(),
+            String::new(),
+            "1 check failed. Once fixed, add the server to Claude Code with:".into(),
+            "  claude mcp add local-executor*".into(),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn doctor_says_when_nothing_openai_compatible_answers() {
+    let url = route_server(vec![]);
+    let d = Doctor::new();
+    let out = d.run(&format!("{url}/v1"), &["--no-generate"], &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "✘ GET {url}/v1/models is not found (HTTP 404): no OpenAI-compatible API here\n  fix: set LOCAL_LLM_BASE_URL to the server's OpenAI-compatible base; "
+        )),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn doctor_flags_an_endpoint_pasted_as_the_base_url() {
+    let mock = Mock::start(&[QUALITY]).await;
+    let d = Doctor::new();
+    let pasted = format!("{}/chat/completions", mock.url);
+    let out = d.run(&pasted, &["--no-generate"], &models_env()[..1]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            format!("✘ base URL {pasted} is an endpoint, not the base"),
+            format!("  fix: set LOCAL_LLM_BASE_URL={}", mock.url),
+        ]
+    );
+    // The suggested line carries the fixed base URL.
+    assert_eq!(
+        lines.last().unwrap().to_string(),
+        format!(
+            "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} -- {}",
+            mock.url,
+            bin()
+        )
+    );
+}
+
+#[tokio::test]
+async fn doctor_counts_a_one_token_truncation_as_a_working_model() {
+    let mock = Mock::start(&[QUALITY]).await;
+    mock.always(Reply::tokens(&["o"], "length"));
+    let d = Doctor::new();
+    let out = d
+        .run(&mock.url, &[], &[("LOCAL_LLM_MODEL_QUALITY", QUALITY)])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "✔ fast model not set: the quality model serves it ({QUALITY})\n✔ test generation on quality and fast ({QUALITY}): answered in "
+        )),
+        "{text}"
+    );
+    // Both tiers share the model: one generation.
+    assert_eq!(mock.chats().len(), 1);
+}
+
+#[tokio::test]
+async fn doctor_reports_a_failed_test_generation() {
+    let mock = Mock::start(&[QUALITY, FAST]).await;
+    mock.push(Reply::text("ok"));
+    mock.push(Reply::status(
+        500,
+        r#"{"error":{"message":"failed to load model"}}"#,
+    ));
+    let d = Doctor::new();
+    let out = d.run(&mock.url, &[], &models_env()).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "✘ test generation on fast ({FAST}): DELEGATION_FAILED (http_error): HTTP 500 from the backend: failed to load model\n  fix: check the backend's log for this request\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "✔ test generation on quality ({QUALITY}): answered in "
+    )));
+}
+
+#[tokio::test]
+async fn doctor_reports_an_unwritable_usage_folder_and_a_missing_workspace() {
+    let mock = Mock::start(&[QUALITY]).await;
+    let d = Doctor::new();
+    // A folder under a regular file cannot be created, whoever runs the test.
+    let blocker = d.home.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let home = blocker.join("home");
+    let workspace = d.workspace.path().join("gone");
+    let out = d
+        .run(
+            &mock.url,
+            &["--no-generate"],
+            &[
+                ("LOCAL_EXECUTOR_HOME", home.to_str().unwrap()),
+                ("LOCAL_EXECUTOR_WORKSPACE", workspace.to_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "✘ usage log not writable: cannot create {}: ",
+            home.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n  fix: set LOCAL_EXECUTOR_HOME to a folder you can write to\n"),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "✘ workspace {} is not a folder\n  fix: set LOCAL_EXECUTOR_WORKSPACE to the project folder (Claude Code sets CLAUDE_PROJECT_DIR)\n",
+        workspace.display()
+    )));
+    assert!(text.contains("\n2 checks failed."), "{text}");
+}
+
+#[tokio::test]
+async fn doctor_never_prints_the_api_key() {
+    const KEY: &str = "sk-local-7f3a9c";
+    // A backend that refuses the key and, carelessly, echoes it.
+    let url = route_server(vec![(
+        "/v1/models",
+        401,
+        json!({"error": {"message": format!("invalid api key {KEY}")}}).to_string(),
+    )]);
+    let d = Doctor::new();
+    let out = d
+        .run(
+            &format!("{url}/v1"),
+            &[],
+            &[
+                ("LOCAL_LLM_API_KEY", KEY),
+                ("LOCAL_LLM_MODEL_QUALITY", QUALITY),
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    assert!(!text.contains(KEY), "{text}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(KEY));
+    assert!(
+        text.contains(&format!(
+            "✘ GET {url}/v1/models answered HTTP 401: invalid api key <api key>\n  fix: the backend refuses LOCAL_LLM_API_KEY: check its value\n"
+        )),
+        "{text}"
+    );
+    assert!(text.ends_with(&format!(
+        "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={url}/v1 --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env \"LOCAL_LLM_API_KEY=$LOCAL_LLM_API_KEY\" -- {}\n  (the key is read from $LOCAL_LLM_API_KEY in your shell; doctor never prints it)\n",
+        bin()
+    )));
+}
+
+#[tokio::test]
+async fn doctor_names_the_binary_bare_when_it_is_on_path() {
+    let mock = Mock::start(&[QUALITY]).await;
+    let d = Doctor::new();
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::fs::write(bin_dir.path().join("local-executor-mcp"), "").unwrap();
+    let out = d
+        .run(
+            &mock.url,
+            &["--no-generate"],
+            &[("PATH", bin_dir.path().to_str().unwrap())],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(stdout(&out).ends_with(&format!(
+        "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} -- local-executor-mcp\n",
+        mock.url
+    )));
+}
