@@ -428,13 +428,9 @@ async fn check_generation(engine: &Engine, found: &Found, report: &mut Report) {
                 );
             }
             _ => {
-                let first = record
-                    .first_token_ms
-                    .map(|ms| format!(", first token {}", seconds(ms)))
-                    .unwrap_or_default();
                 report.pass(format!(
-                    "test generation on {label} ({model}): answered in {}{first}",
-                    seconds(record.latency_ms)
+                    "test generation on {label} ({model}): answered in {}",
+                    elapsed(record.latency_ms)
                 ));
             }
         }
@@ -461,8 +457,13 @@ fn generation_fix(reason: Reason, engine: &Engine) -> String {
     }
 }
 
-fn seconds(ms: u64) -> String {
-    format!("{:.1} s", ms as f64 / 1000.0)
+/// Milliseconds under a second, where a loaded model answers; seconds above, where a load is.
+fn elapsed(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
 }
 
 /// llama-swap's `GET /running`: information only, other backends have no such endpoint.
@@ -651,6 +652,12 @@ mod tests {
         assert_eq!(near_matches("gemma3:270m", &served), vec!["gemma-3-270m"]);
         assert!(near_matches("llama-3.1-70b", &served).is_empty());
         assert!(near_matches("--", &served).is_empty());
+    }
+
+    #[test]
+    fn short_waits_print_in_milliseconds() {
+        assert_eq!(elapsed(42), "42 ms");
+        assert_eq!(elapsed(6_449), "6.4 s");
     }
 
     #[test]

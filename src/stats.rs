@@ -475,8 +475,13 @@ fn percent(rate: Option<f64>) -> String {
     rate.map_or_else(|| "-".into(), |r| format!("{:.1}%", r * 100.0))
 }
 
+/// Milliseconds under a second (a loaded model's first token), seconds above.
 fn seconds(ms: Option<u64>) -> String {
-    ms.map_or_else(|| "-".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0))
+    match ms {
+        None => "-".into(),
+        Some(ms) if ms < 1000 => format!("{ms} ms"),
+        Some(ms) => format!("{:.1} s", ms as f64 / 1000.0),
+    }
 }
 
 /// Cents for a dollar or more; four decimals below, where a first week's savings sit.
@@ -635,9 +640,9 @@ pub(crate) fn render(
         let net = t.net_tokens();
         out.push_str(&format!(
             "\nestimated savings (an estimate, not a measurement):\n\
-             \x20 frontier output tokens avoided: ~{} net = ~{} of artifacts the planner did not write - ~{} it wrote to make the calls\n\
-             \x20 at ${price_per_mtok:.2} per million frontier output tokens (--price-per-mtok): ~{}\n\
-             \x20 planner input tokens read in results: ~{} (input, priced lower; not in the figures above)\n\
+             \x20 frontier output tokens avoided: {} net = {} of artifacts the planner did not write - {} it wrote to make the calls\n\
+             \x20 at ${price_per_mtok:.2} per million frontier output tokens (--price-per-mtok): {}\n\
+             \x20 planner input tokens read in results: {} (input, priced lower; not in the figures above)\n\
              \x20 method: {METHOD}\n",
             thousands(net),
             thousands(t.artifact_tokens()),
@@ -779,6 +784,8 @@ mod tests {
         assert_eq!(dollars(-0.014), "-$0.0140");
         assert_eq!(dollars(12.345), "$12.35");
         assert_eq!(seconds(Some(6_449)), "6.4 s");
+        assert_eq!(seconds(Some(50)), "50 ms");
+        assert_eq!(seconds(None), "-");
     }
 
     #[test]

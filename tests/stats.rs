@@ -78,22 +78,22 @@ fn stats_tables_a_week_by_tier_and_model_with_the_savings_estimate() {
 
 delegations: 9 · ok 5 (55.6%) · DELEGATION_FAILED 4 (fallback rate 44.4%): bad_request 1, timeout 1, truncated 1, unreachable 1
 local completion tokens: 2,474 (estimated by the server on 3 calls)
-latency: p50 4.0 s, p95 300.0 s · first token: p50 0.5 s
+latency: p50 4.0 s, p95 300.0 s · first token: p50 500 ms
 other calls: list_local_models 2
 
 tier     calls  ok  failed  fallback  tok out  lat p50  lat p95  1st tok  ~saved  failed by reason
-quality      6   4       2     33.3%    2,424    4.0 s   30.0 s    0.6 s   1,170  truncated 1, unreachable 1
-fast         3   1       2     66.7%       50    1.0 s  300.0 s    0.1 s    -105  bad_request 1, timeout 1
+quality      6   4       2     33.3%    2,424    4.0 s   30.0 s   600 ms   1,170  truncated 1, unreachable 1
+fast         3   1       2     66.7%       50    1.0 s  300.0 s   100 ms    -105  bad_request 1, timeout 1
 
 model            calls  ok  failed  fallback  tok out  lat p50  lat p95  1st tok  ~saved  failed by reason
-qwen3-coder-30b      6   4       2     33.3%    2,424    4.0 s   30.0 s    0.6 s   1,170  truncated 1, unreachable 1
-smollm2-135m         2   1       1     50.0%       50    1.0 s  300.0 s    0.1 s      20  timeout 1
-(none)               1   0       1    100.0%        0    0.0 s    0.0 s        -    -125  bad_request 1
+qwen3-coder-30b      6   4       2     33.3%    2,424    4.0 s   30.0 s   600 ms   1,170  truncated 1, unreachable 1
+smollm2-135m         2   1       1     50.0%       50    1.0 s  300.0 s   100 ms      20  timeout 1
+(none)               1   0       1    100.0%        0     0 ms     0 ms        -    -125  bad_request 1
 
 estimated savings (an estimate, not a measurement):
-  frontier output tokens avoided: ~1,065 net = ~1,480 of artifacts the planner did not write - ~415 it wrote to make the calls
-  at $15.00 per million frontier output tokens (--price-per-mtok): ~$0.0160
-  planner input tokens read in results: ~967 (input, priced lower; not in the figures above)
+  frontier output tokens avoided: 1,065 net = 1,480 of artifacts the planner did not write - 415 it wrote to make the calls
+  at $15.00 per million frontier output tokens (--price-per-mtok): $0.0160
+  planner input tokens read in results: 967 (input, priced lower; not in the figures above)
   method: tokens = chars / 4; ok delegations save their artifact (output chars), every delegation costs the planner its arguments (planner chars); failed ones count negative
 ",
         usage_path(&home)
@@ -114,15 +114,15 @@ fn stats_skips_and_counts_malformed_lines() {
 
 delegations: 3 · ok 2 (66.7%) · DELEGATION_FAILED 1 (fallback rate 33.3%): rate_limited 1
 local completion tokens: 80
-latency: p50 1.5 s, p95 2.5 s · first token: p50 0.2 s
+latency: p50 1.5 s, p95 2.5 s · first token: p50 200 ms
 
 model         calls  ok  failed  fallback  tok out  lat p50  lat p95  1st tok  ~saved  failed by reason
-gemma-3-270m      3   2       1     33.3%       80    1.5 s    2.5 s    0.2 s      35  rate_limited 1
+gemma-3-270m      3   2       1     33.3%       80    1.5 s    2.5 s   200 ms      35  rate_limited 1
 
 estimated savings (an estimate, not a measurement):
-  frontier output tokens avoided: ~35 net = ~80 of artifacts the planner did not write - ~45 it wrote to make the calls
-  at $15.00 per million frontier output tokens (--price-per-mtok): ~$0.0005
-  planner input tokens read in results: ~145 (input, priced lower; not in the figures above)
+  frontier output tokens avoided: 35 net = 80 of artifacts the planner did not write - 45 it wrote to make the calls
+  at $15.00 per million frontier output tokens (--price-per-mtok): $0.0005
+  planner input tokens read in results: 145 (input, priced lower; not in the figures above)
   method: tokens = chars / 4; ok delegations save their artifact (output chars), every delegation costs the planner its arguments (planner chars); failed ones count negative
 ",
         usage_path(&home)
@@ -141,17 +141,17 @@ fn stats_by_day_since_a_date_drops_the_days_before() {
 
 delegations: 6 · ok 2 (33.3%) · DELEGATION_FAILED 4 (fallback rate 66.7%): bad_request 1, timeout 1, truncated 1, unreachable 1
 local completion tokens: 1,824 (estimated by the server on 2 calls)
-latency: p50 2.0 s, p95 300.0 s · first token: p50 0.6 s
+latency: p50 2.0 s, p95 300.0 s · first token: p50 600 ms
 other calls: list_local_models 2
 
 day         calls  ok  failed  fallback  tok out  lat p50  lat p95  1st tok  ~saved  failed by reason
-2026-11-02      3   1       2     66.7%    1,724   30.0 s  300.0 s    0.6 s     580  timeout 1, truncated 1
-2026-11-03      3   1       2     66.7%      100    0.1 s    2.0 s    0.4 s     -75  bad_request 1, unreachable 1
+2026-11-02      3   1       2     66.7%    1,724   30.0 s  300.0 s   600 ms     580  timeout 1, truncated 1
+2026-11-03      3   1       2     66.7%      100    50 ms    2.0 s   400 ms     -75  bad_request 1, unreachable 1
 
 estimated savings (an estimate, not a measurement):
-  frontier output tokens avoided: ~505 net = ~830 of artifacts the planner did not write - ~325 it wrote to make the calls
-  at $15.00 per million frontier output tokens (--price-per-mtok): ~$0.0076
-  planner input tokens read in results: ~252 (input, priced lower; not in the figures above)
+  frontier output tokens avoided: 505 net = 830 of artifacts the planner did not write - 325 it wrote to make the calls
+  at $15.00 per million frontier output tokens (--price-per-mtok): $0.0076
+  planner input tokens read in results: 252 (input, priced lower; not in the figures above)
   method: tokens = chars / 4; ok delegations save their artifact (output chars), every delegation costs the planner its arguments (planner chars); failed ones count negative
 ",
         usage_path(&home)
