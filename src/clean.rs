@@ -277,3 +277,170 @@ mod tests {
         assert!(validate("anything", None).is_ok());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Lines a model plausibly writes: code, blank lines, fences, and arbitrary characters.
+    fn model_line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "[a-z_ ]{0,8}[(){}=;:.,'\"a-z0-9 ]{0,16}",
+            1 => Just(String::new()),
+            1 => "[ \t]{1,4}",
+            1 => prop_oneof![Just("```"), Just("```python"), Just("````"), Just("~~~"), Just("  ```")]
+                .prop_map(String::from),
+            1 => "[^\r]{0,10}",
+        ]
+    }
+
+    /// A model's answer: maybe a think block and a chatter line, then lines, LF or CRLF.
+    fn model_text(think_anywhere: bool) -> impl Strategy<Value = String> {
+        let extra = if think_anywhere {
+            prop_oneof![Just("<think>"), Just("</think>"), Just("Here is the code:")].boxed()
+        } else {
+            Just("x").boxed()
+        };
+        (
+            proptest::collection::vec(
+                prop_oneof![6 => model_line(), 1 => extra.prop_map(String::from)],
+                0..14,
+            ),
+            prop_oneof![
+                Just(""),
+                Just("<think>plan</think>\n"),
+                Just("done.</think>\n")
+            ],
+            prop_oneof![
+                Just(""),
+                Just("Here is the code:\n"),
+                Just("Sure! Here it is:\n")
+            ],
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(lines, think, chatter, crlf, trailing)| {
+                let mut t = format!("{think}{chatter}");
+                t.push_str(&lines.join(if crlf { "\r\n" } else { "\n" }));
+                if trailing {
+                    t.push('\n');
+                }
+                t
+            })
+    }
+
+    fn language() -> impl Strategy<Value = Option<String>> {
+        prop_oneof![
+            Just(None),
+            Just(Some("python".to_string())),
+            Just(Some("markdown".to_string())),
+            Just(Some("json".to_string())),
+        ]
+    }
+
+    /// An artifact that needs no cleaning: no fence or think tag, no leading chatter, its first
+    /// and last lines not blank, no trailing whitespace at its end.
+    fn artifact() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            "[ ]{0,4}[a-z_(){}=;:.,'\"0-9][a-z_(){}=;:.,'\"0-9 ]{0,20}",
+            1..10,
+        )
+        .prop_map(|lines| lines.join("\n").trim_end().to_string())
+        .prop_filter("no leading chatter", |a| {
+            !is_chatter(a.lines().next().unwrap_or(""))
+        })
+    }
+
+    /// Outputs that cleaning again would rightly change: `clean` strips exactly one fence, one
+    /// chatter line and the think blocks before the artifact, so an artifact that itself opens
+    /// with one of those is cleaned once more. Known bugs are excluded here and pinned by the
+    /// ignored unit tests below.
+    fn cleans_again_by_design(out: &str) -> bool {
+        let first = out.lines().next().unwrap_or("");
+        (!out.is_empty() && first.trim().is_empty())
+            || fence_len(first) >= FENCE_MIN
+            || is_chatter(first)
+            || out.contains("<think>")
+            || out.contains("</think>")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 512,
+            max_global_rejects: 1 << 20,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn never_panics_and_ends_with_exactly_one_newline(
+            raw in prop_oneof![model_text(true), ".{0,200}"],
+            lang in language(),
+        ) {
+            let out = clean(&raw, lang.as_deref());
+            prop_assert!(out.is_empty() || (out.ends_with('\n') && !out.ends_with("\n\n")), "{:?}", out);
+            prop_assert!(out.is_empty() || !out.trim().is_empty());
+            let _ = validate(&out, lang.as_deref());
+        }
+
+        #[test]
+        fn clean_is_idempotent_on_its_own_output(raw in model_text(false), lang in language()) {
+            let once = clean(&raw, lang.as_deref());
+            prop_assume!(!cleans_again_by_design(&once));
+            let twice = clean(&once, lang.as_deref());
+            prop_assert_eq!(twice, once, "raw: {:?}", raw);
+        }
+
+        #[test]
+        fn a_fenced_artifact_round_trips(
+            a in artifact(),
+            fence in prop_oneof![Just("```"), Just("````"), Just("~~~")],
+            info in prop_oneof![Just(""), Just("python"), Just("ts")],
+            chatter in any::<bool>(),
+            think in any::<bool>(),
+        ) {
+            let mut raw = String::new();
+            if think {
+                raw.push_str("<think>plan</think>\n");
+            }
+            if chatter {
+                raw.push_str("Here is the code:\n");
+            }
+            raw.push_str(&format!("{fence}{info}\n{a}\n{fence}\n"));
+            prop_assert_eq!(clean(&raw, None), format!("{a}\n"));
+            prop_assert_eq!(clean(&format!("{a}\n"), None), format!("{a}\n"));
+        }
+    }
+
+    // Found by clean_is_idempotent_on_its_own_output: the chatter line is dropped but the blank
+    // line after it stays, so the fence below is no longer the first line and is kept.
+    #[test]
+    #[ignore = "bug: clean() keeps the blank lines after a dropped chatter line, so the fence is not stripped"]
+    fn chatter_then_a_blank_line_then_a_fence_is_unfenced() {
+        let raw = "Here is the code:\n\n```python\nx = 1\n```\n";
+        assert_eq!(clean(raw, Some("python")), "x = 1\n");
+        assert_eq!(clean("Sure! Here it is:\n\nx = 1", None), "x = 1\n");
+    }
+
+    // Found by the same property: unfenced text loses its leading blank lines, fenced text keeps
+    // them, so the output can open with "\n" and a second clean changes it.
+    #[test]
+    #[ignore = "bug: clean() keeps blank lines right after the opening fence"]
+    fn blank_lines_inside_the_fence_edges_are_dropped() {
+        let once = clean("```python\n\nx = 1\n```", Some("python"));
+        assert_eq!(once, "x = 1\n");
+        assert_eq!(clean(&once, Some("python")), once);
+    }
+
+    // Found by the same property ("a\r\r\n," cleaned twice differs): `str::lines` drops the `\r`
+    // of every CRLF, so a CRLF artifact (a .bat file, a Windows CSV) comes back with LF endings.
+    #[test]
+    #[ignore = "bug: clean() turns CRLF line endings inside the artifact into LF"]
+    fn crlf_line_endings_inside_the_artifact_are_kept() {
+        assert_eq!(
+            clean("@echo off\r\necho hi\r\n", None),
+            "@echo off\r\necho hi\n"
+        );
+    }
+}

@@ -231,3 +231,116 @@ mod tests {
         assert_eq!(ev.usage, Some((3, 4)));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn feed(chunks: &[&[u8]]) -> Result<Vec<String>, LineTooLong> {
+        let mut p = SseParser::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            p.push(c, &mut out)?;
+        }
+        p.finish(&mut out);
+        Ok(out)
+    }
+
+    /// Bytes that look like an SSE stream: data lines (JSON, `[DONE]`, garbage), comments,
+    /// other fields, blank lines, CRLF and LF, with raw bytes mixed in.
+    fn sse_like() -> impl Strategy<Value = Vec<u8>> {
+        let line = prop_oneof![
+            "[ -~]{0,40}"
+                .prop_map(|s| format!(
+                    "data: {{\"choices\":[{{\"delta\":{{\"content\":{}}}}}]}}",
+                    serde_json::Value::String(s)
+                ))
+                .prop_map(String::into_bytes),
+            Just(b"data: [DONE]".to_vec()),
+            "[ -~]{0,20}".prop_map(|s| format!("data:{s}").into_bytes()),
+            "[ -~]{0,20}".prop_map(|s| format!(":{s}").into_bytes()),
+            Just(b"event: message".to_vec()),
+            Just(Vec::new()),
+            proptest::collection::vec(any::<u8>(), 0..12),
+        ];
+        let ending = prop_oneof![Just(b"\n".to_vec()), Just(b"\r\n".to_vec())];
+        proptest::collection::vec((line, ending), 0..24).prop_map(|lines| {
+            lines
+                .into_iter()
+                .flat_map(|(mut l, e)| {
+                    l.extend(e);
+                    l
+                })
+                .collect()
+        })
+    }
+
+    /// Splits `bytes` at the given fractions of its length.
+    fn split_at<'a>(bytes: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'a [u8]> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+        points.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for p in points {
+            chunks.push(&bytes[start..p]);
+            start = p;
+        }
+        chunks.push(&bytes[start..]);
+        chunks
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_chunking_gives_the_payloads_of_one_chunk(
+            bytes in prop_oneof![sse_like(), proptest::collection::vec(any::<u8>(), 0..256)],
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..16),
+        ) {
+            let whole = feed(&[&bytes]).unwrap();
+            let chunked = feed(&split_at(&bytes, &cuts)).unwrap();
+            prop_assert_eq!(whole, chunked);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            for payload in feed(&[&bytes]).unwrap() {
+                let _ = parse_event(&payload);
+            }
+            let _ = parse_event(&String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn content_pieces_come_back_in_order(pieces in proptest::collection::vec(".{0,12}", 1..12), crlf in any::<bool>()) {
+            let end = if crlf { "\r\n" } else { "\n" };
+            let mut stream = String::new();
+            for p in &pieces {
+                let chunk = serde_json::json!({"choices":[{"delta":{"content":p}}]});
+                stream.push_str(&format!("data: {chunk}{end}{end}"));
+            }
+            stream.push_str(&format!("data: [DONE]{end}"));
+            let events: Vec<StreamEvent> = feed(&[stream.as_bytes()])
+                .unwrap()
+                .iter()
+                .map(|p| parse_event(p).expect("a well-formed chunk parses"))
+                .collect();
+            let text: String = events.iter().map(|e| e.content.as_str()).collect();
+            prop_assert_eq!(text, pieces.concat());
+            prop_assert!(events.last().is_some_and(|e| e.done));
+        }
+    }
+
+    // Found while writing the chunking property: a completed line used to be measured only when
+    // its newline came in a later chunk, so the same stream was refused or accepted depending on
+    // how the network cut it.
+    #[test]
+    fn the_line_cap_does_not_depend_on_chunking() {
+        let mut line = b"data: ".to_vec();
+        line.extend(std::iter::repeat_n(b'a', MAX_LINE_BYTES + 10));
+        line.push(b'\n');
+        let whole = feed(&[&line]);
+        let halves = feed(&[&line[..MAX_LINE_BYTES + 8], &line[MAX_LINE_BYTES + 8..]]);
+        assert_eq!(whole.is_err(), halves.is_err());
+    }
+}
