@@ -7,20 +7,20 @@ const FENCE_MIN: usize = 3;
 /// Cleans a model's raw content into the artifact. The result is empty or ends in exactly one `\n`.
 pub(crate) fn clean(raw: &str, language: Option<&str>) -> String {
     let text = strip_think(raw);
-    let lines: Vec<&str> = text.lines().collect();
-    let Some(first) = lines.iter().position(|l| !l.trim().is_empty()) else {
+    // Split on '\n' alone so a CRLF artifact keeps its '\r's.
+    let lines: Vec<&str> = text.split('\n').collect();
+    let body = trim_blank(&lines);
+    if body.is_empty() {
         return String::new();
-    };
-    let last = lines
-        .iter()
-        .rposition(|l| !l.trim().is_empty())
-        .unwrap_or(first);
-    let body = &lines[first..=last];
-
+    }
     let markdown =
         language.is_some_and(|l| matches!(l.to_ascii_lowercase().as_str(), "markdown" | "md"));
-    let chatter = usize::from(is_chatter(body[0]) && body.len() > 1);
-    let kept = unfence(&body[chatter..], markdown).unwrap_or(&body[chatter..]);
+    let body = if is_chatter(body[0]) && body.len() > 1 {
+        trim_blank(&body[1..])
+    } else {
+        body
+    };
+    let kept = unfence(body, markdown).map_or(body, trim_blank);
     let mut out = kept.join("\n");
     let trimmed_len = out.trim_end().len();
     out.truncate(trimmed_len);
@@ -31,23 +31,35 @@ pub(crate) fn clean(raw: &str, language: Option<&str>) -> String {
     out
 }
 
-/// Drops a leading `<think>…</think>` (several, or one left unclosed), and the tail of a think
-/// block whose opening tag was in the prompt (Qwen3's template ends the prompt with `<think>`).
+/// The lines without blank ones at either end.
+fn trim_blank<'a>(lines: &'a [&'a str]) -> &'a [&'a str] {
+    let Some(first) = lines.iter().position(|l| !l.trim().is_empty()) else {
+        return &[];
+    };
+    let last = lines
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .unwrap_or(first);
+    &lines[first..=last]
+}
+
+/// Drops leading `<think>…</think>` blocks (one left unclosed means there is no artifact), and
+/// the tail of a think block whose opening tag was in the prompt (Qwen3's template ends the
+/// prompt with `<think>`), until the text starts with neither.
 fn strip_think(raw: &str) -> &str {
     let mut rest = raw;
-    if let Some(close) = rest.find("</think>")
-        && !rest[..close].contains("<think>")
-    {
-        rest = &rest[close + "</think>".len()..];
-    }
     loop {
-        let t = rest.trim_start();
-        let Some(after_open) = t.strip_prefix("<think>") else {
+        let first_open = rest.find("<think>").unwrap_or(rest.len());
+        if let Some(close) = rest[..first_open].rfind("</think>") {
+            rest = &rest[close + "</think>".len()..];
+            continue;
+        }
+        let Some(after_open) = rest.trim_start().strip_prefix("<think>") else {
             return rest;
         };
         match after_open.find("</think>") {
             Some(close) => rest = &after_open[close + "</think>".len()..],
-            // The model was still thinking when it stopped: there is no artifact.
+            // The model was still thinking when it stopped.
             None => return "",
         }
     }
@@ -416,7 +428,6 @@ mod props {
     // Found by clean_is_idempotent_on_its_own_output: the chatter line is dropped but the blank
     // line after it stays, so the fence below is no longer the first line and is kept.
     #[test]
-    #[ignore = "bug: clean() keeps the blank lines after a dropped chatter line, so the fence is not stripped"]
     fn chatter_then_a_blank_line_then_a_fence_is_unfenced() {
         let raw = "Here is the code:\n\n```python\nx = 1\n```\n";
         assert_eq!(clean(raw, Some("python")), "x = 1\n");
@@ -426,7 +437,6 @@ mod props {
     // Found by the same property: unfenced text loses its leading blank lines, fenced text keeps
     // them, so the output can open with "\n" and a second clean changes it.
     #[test]
-    #[ignore = "bug: clean() keeps blank lines right after the opening fence"]
     fn blank_lines_inside_the_fence_edges_are_dropped() {
         let once = clean("```python\n\nx = 1\n```", Some("python"));
         assert_eq!(once, "x = 1\n");
@@ -436,7 +446,6 @@ mod props {
     // Found by the same property ("a\r\r\n," cleaned twice differs): `str::lines` drops the `\r`
     // of every CRLF, so a CRLF artifact (a .bat file, a Windows CSV) comes back with LF endings.
     #[test]
-    #[ignore = "bug: clean() turns CRLF line endings inside the artifact into LF"]
     fn crlf_line_endings_inside_the_artifact_are_kept() {
         assert_eq!(
             clean("@echo off\r\necho hi\r\n", None),

@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use rmcp::ServiceExt;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Cli, Command, Config, DelegateCmd};
@@ -60,11 +64,13 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(base_url = %cfg.base_url, workspace = %cfg.workspace.display(), "serving MCP on stdio");
     let engine = Arc::new(Engine::new(cfg)?);
     let server = Server::new(engine);
-    let running = match server
-        .clone()
-        .serve(rmcp::transport::io::stdio_pipes())
-        .await
-    {
+    let (stdin, stdout) = rmcp::transport::io::stdio_pipes();
+    // rmcp lets handlers run for a few seconds after stdin closes; the GPU should stop at once.
+    let stdin = EofSignal {
+        inner: stdin,
+        on_eof: server.shutdown_token(),
+    };
+    let running = match server.clone().serve((stdin, stdout)).await {
         Ok(r) => r,
         // The client went away before the handshake: nothing to serve, nothing wrong.
         Err(e) => {
@@ -82,6 +88,31 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     server.drain(SHUTDOWN_GRACE).await;
     Ok(())
+}
+
+/// A reader that fires a token when it reaches end of file: the client has gone.
+struct EofSignal<R> {
+    inner: R,
+    on_eof: CancellationToken,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for EofSignal<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(())))
+            && buf.filled().len() == before
+            && buf.remaining() > 0
+        {
+            this.on_eof.cancel();
+        }
+        polled
+    }
 }
 
 /// SIGTERM or SIGINT: a client that gives up on the graceful close sends SIGTERM next.

@@ -149,7 +149,8 @@ pub struct Settings {
     #[arg(long, env = "CLAUDE_PROJECT_DIR", hide = true, global = true)]
     pub claude_project_dir: Option<PathBuf>,
     /// Enable output_path (writing files inside the workspace).
-    #[arg(long, env = "LOCAL_EXECUTOR_ALLOW_WRITE", global = true)]
+    #[arg(long, env = "LOCAL_EXECUTOR_ALLOW_WRITE", global = true,
+          action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_write: bool,
     /// Tracing filter for stderr logs.
     #[arg(
@@ -341,6 +342,31 @@ mod tests {
         let cli = Cli::try_parse_from(["x"]).unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.settings.first_token_timeout, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn allow_write_reads_boolish_env_values() {
+        use clap::FromArgMatches;
+        let cases = [
+            ("LOCAL_EXECUTOR_TEST_AW_1", "1", true),
+            ("LOCAL_EXECUTOR_TEST_AW_TRUE", "true", true),
+            ("LOCAL_EXECUTOR_TEST_AW_0", "0", false),
+            ("LOCAL_EXECUTOR_TEST_AW_OFF", "off", false),
+        ];
+        for (var, value, expected) in cases {
+            // SAFETY: a variable name unique to this test; no other thread reads it.
+            unsafe { std::env::set_var(var, value) };
+            let cmd =
+                <Cli as clap::CommandFactory>::command().mut_arg("allow_write", |a| a.env(var));
+            let cli = Cli::from_arg_matches(&cmd.get_matches_from(["x"])).unwrap();
+            assert_eq!(cli.settings.allow_write, expected, "{value}");
+        }
+        assert!(
+            Cli::try_parse_from(["x", "--allow-write"])
+                .unwrap()
+                .settings
+                .allow_write
+        );
     }
 
     #[test]

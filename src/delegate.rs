@@ -14,6 +14,7 @@ use crate::backend::{Backend, BackendError};
 use crate::clean;
 use crate::config::{Config, Tier};
 use crate::failure::{Failure, Reason};
+use crate::limiter::{Limiter, Permit};
 use crate::models;
 use crate::usage::UsageRecord;
 use crate::workspace::Workspace;
@@ -74,12 +75,14 @@ pub(crate) struct Engine {
     pub cfg: Arc<Config>,
     pub backend: Backend,
     model_list: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
+    limiter: Option<Limiter>,
 }
 
 impl Engine {
     pub(crate) fn new(cfg: Config) -> anyhow::Result<Engine> {
         let backend = Backend::new(&cfg)?;
         Ok(Engine {
+            limiter: cfg.max_concurrent.map(Limiter::new),
             cfg: Arc::new(cfg),
             backend,
             model_list: Mutex::new(None),
@@ -223,6 +226,13 @@ impl Engine {
         } else {
             self.cfg.max_output_chars
         };
+        let _permit = match &self.limiter {
+            Some(limiter) => Some(
+                self.wait_for_slot(limiter, &model, progress, ct, started)
+                    .await?,
+            ),
+            None => None,
+        };
         let generation = self
             .stream(
                 &body,
@@ -292,6 +302,32 @@ impl Engine {
         Ok(Delivered { artifact, footer })
     }
 
+    /// Queues for a backend slot under `LOCAL_LLM_MAX_CONCURRENT`, within the total timeout.
+    async fn wait_for_slot(
+        &self,
+        limiter: &Limiter,
+        model: &str,
+        progress: Option<&ProgressTx>,
+        ct: &CancellationToken,
+        started: Instant,
+    ) -> Result<Permit, Failure> {
+        let acquire = limiter.acquire(model);
+        tokio::pin!(acquire);
+        let mut tick = tokio::time::interval_at(started + PROGRESS_INTERVAL, PROGRESS_INTERVAL);
+        loop {
+            tokio::select! {
+                biased;
+                _ = ct.cancelled() => return Err(cancelled()),
+                _ = sleep_until(started + self.cfg.total_timeout) => return Err(Failure::new(
+                    Reason::Timeout,
+                    format!("still queued for a backend slot after the {} s total timeout", secs(self.cfg.total_timeout)),
+                )),
+                _ = tick.tick() => report(progress, format!("queued ({} waiting)", limiter.queued())),
+                permit = &mut acquire => return Ok(permit),
+            }
+        }
+    }
+
     /// For a model the backend does not serve, name the ones it does.
     async fn explain_missing_model(&self, f: Failure, model: &str) -> Failure {
         if f.reason != Reason::ModelMissing {
@@ -325,7 +361,9 @@ impl Engine {
         } = *call;
         let cfg = &self.cfg;
         let total_deadline = started + cfg.total_timeout;
-        let first_deadline = (started + cfg.first_token_timeout).min(total_deadline);
+        // The first-token clock starts when the request goes out, not while the call was queued.
+        let sent = Instant::now();
+        let first_deadline = (sent + cfg.first_token_timeout).min(total_deadline);
         let mut tick = tokio::time::interval_at(started + PROGRESS_INTERVAL, PROGRESS_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         record.usage_estimated = true;
@@ -338,7 +376,7 @@ impl Engine {
                 tokio::select! {
                     biased;
                     _ = ct.cancelled() => return Err(cancelled()),
-                    _ = sleep_until(first_deadline) => return Err(no_first_token(model, first_deadline - started, record.attempts)),
+                    _ = sleep_until(first_deadline) => return Err(no_first_token(model, first_deadline - sent, record.attempts)),
                     _ = tick.tick() => self.report_waiting(progress, model, started).await,
                     r = &mut send => break r,
                 }
@@ -380,7 +418,7 @@ impl Engine {
                 _ = ct.cancelled() => return Err(cancelled()),
                 _ = sleep_until(deadline) => {
                     return Err(match first_token {
-                        None => no_first_token(model, first_deadline - started, record.attempts),
+                        None => no_first_token(model, first_deadline - sent, record.attempts),
                         Some(_) if deadline == total_deadline => Failure::new(Reason::Timeout, format!(
                             "{model} did not finish within the {} s total timeout ({tokens} tokens so far)",
                             secs(cfg.total_timeout))),

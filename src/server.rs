@@ -98,6 +98,11 @@ impl Server {
         }
     }
 
+    /// The token that cancels every call in flight when the session ends.
+    pub(crate) fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
     /// Cancels the calls in flight and waits, at most `grace`, for them to write their usage lines.
     pub(crate) async fn drain(&self, grace: std::time::Duration) {
         self.shutdown.cancel();

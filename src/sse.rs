@@ -25,6 +25,10 @@ impl SseParser {
     pub(crate) fn push(&mut self, chunk: &[u8], out: &mut Vec<String>) -> Result<(), LineTooLong> {
         let mut rest = chunk;
         while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+            if self.buf.len() + pos > MAX_LINE_BYTES {
+                self.buf.clear();
+                return Err(LineTooLong);
+            }
             self.buf.extend_from_slice(&rest[..pos]);
             rest = &rest[pos + 1..];
             let line = std::mem::take(&mut self.buf);

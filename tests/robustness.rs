@@ -792,7 +792,6 @@ async fn eof_on_stdin_cancels_the_calls_in_flight_and_exits_cleanly() {
 // src/cli.rs serve() runs too late: a call the backend finishes within those 5 s goes on
 // generating for a client that has gone, and is recorded as a success.
 #[tokio::test]
-#[ignore = "bug: stdin EOF cancels calls in flight only after rmcp's 5 s drain (src/cli.rs serve)"]
 async fn eof_on_stdin_cancels_a_call_in_flight_at_once() {
     let mock = Mock::start(&["m"]).await;
     mock.push(Reply::text("late = 1").before_head(vec![Step::Wait(Duration::from_secs(2))]));

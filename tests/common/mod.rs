@@ -31,6 +31,18 @@ pub enum Step {
     Hang,
     /// Abort the connection with a TCP reset.
     Reset,
+    /// Wait until the test opens the gate (`Gate::open`).
+    Gate(Gate),
+}
+
+/// A one-shot gate a scripted response waits on; opening it before the wait is not lost.
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Arc<Notify>);
+
+impl Gate {
+    pub fn open(&self) {
+        self.0.notify_one();
+    }
 }
 
 /// A scripted answer to one chat request.
@@ -116,6 +128,7 @@ struct State {
     running: Option<Value>,
     seen: Vec<Seen>,
     closed_by_client: usize,
+    chats_received: usize,
 }
 
 #[derive(Clone)]
@@ -123,6 +136,7 @@ pub struct Mock {
     pub url: String,
     state: Arc<Mutex<State>>,
     closed: Arc<Notify>,
+    chat_arrived: Arc<Notify>,
 }
 
 impl Mock {
@@ -136,6 +150,7 @@ impl Mock {
                 ..State::default()
             })),
             closed: Arc::new(Notify::new()),
+            chat_arrived: Arc::new(Notify::new()),
         };
         let m = mock.clone();
         tokio::spawn(async move {
@@ -188,6 +203,17 @@ impl Mock {
         }
     }
 
+    /// Resolves once `n` chat requests have arrived.
+    pub async fn wait_chats(&self, n: usize) {
+        loop {
+            let notified = self.chat_arrived.notified();
+            if self.state.lock().unwrap().chats_received >= n {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     async fn serve(&self, mut sock: TcpStream) {
         let Some(seen) = read_request(&mut sock).await else {
             return;
@@ -196,11 +222,16 @@ impl Mock {
         let method = seen.method.clone();
         self.state.lock().unwrap().seen.push(seen);
         let reply = if path.ends_with("/chat/completions") && method == "POST" {
-            let mut st = self.state.lock().unwrap();
-            st.replies
-                .pop_front()
-                .or_else(|| st.fallback.clone())
-                .unwrap_or_else(|| Reply::text("ok"))
+            let reply = {
+                let mut st = self.state.lock().unwrap();
+                st.chats_received += 1;
+                st.replies
+                    .pop_front()
+                    .or_else(|| st.fallback.clone())
+                    .unwrap_or_else(|| Reply::text("ok"))
+            };
+            self.chat_arrived.notify_waiters();
+            reply
         } else if path.ends_with("/v1/models") {
             let ids = self.state.lock().unwrap().models.clone();
             let data: Vec<Value> = ids
@@ -271,6 +302,16 @@ impl Mock {
                 Step::Reset => {
                     let _ = sock.set_zero_linger();
                     return false;
+                }
+                Step::Gate(gate) => {
+                    let mut buf = [0u8; 64];
+                    tokio::select! {
+                        _ = gate.0.notified() => {}
+                        n = sock.read(&mut buf) => if matches!(n, Ok(0) | Err(_)) {
+                            self.mark_closed();
+                            return false;
+                        }
+                    }
                 }
             }
         }

@@ -1,0 +1,418 @@
+//! context_files and output_path through the real binary over MCP: what is read, what is
+//! written, and every path that must be refused without reading or writing anything.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Gate, Harness, Mock, Reply, Step, is_error, sse, text_of};
+use serde_json::{Value, json};
+
+/// Prepares the workspace of one case.
+type Setup = Box<dyn Fn(&Path)>;
+
+const WRITE: (&str, &str) = ("LOCAL_EXECUTOR_ALLOW_WRITE", "1");
+const MODEL: (&str, &str) = ("LOCAL_LLM_MODEL_QUALITY", "m");
+
+async fn refused(h: Harness, mock: &Mock, args: Value, words: &[&str]) -> Value {
+    let r = h.call("delegate_code", args).await;
+    let text = text_of(&r);
+    assert!(is_error(&r), "{text}");
+    assert!(
+        text.starts_with("DELEGATION_FAILED (bad_request): "),
+        "{text}"
+    );
+    for w in words {
+        assert!(text.contains(w), "{w:?} not in {text:?}");
+    }
+    assert!(
+        mock.chats().is_empty(),
+        "a refused call must not reach the model"
+    );
+    let lines = h.stop().await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["reason"], "bad_request");
+    lines[0].clone()
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+#[tokio::test]
+async fn context_files_are_read_in_order_with_their_paths() {
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(&mock, &[MODEL]).await;
+    let root = h.workspace.path().to_path_buf();
+    write(&root, "src/model.py", "class User:\n    name: str\n");
+    write(&root, "notes.txt", "a\nb\nc\nd\n");
+    let r = h
+        .call(
+            "delegate_code",
+            json!({"task": "write tests", "context_files": ["notes.txt:2-3", "src/model.py"]}),
+        )
+        .await;
+    assert!(!is_error(&r), "{}", text_of(&r));
+    let user = mock.chats()[0].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let notes = user
+        .find("### notes.txt (lines 2-3)\n```\nb\nc\n```")
+        .expect(&user);
+    let model = user
+        .find("### src/model.py\n```\nclass User:\n    name: str\n```")
+        .expect(&user);
+    assert!(notes < model, "files keep the order given");
+    let lines = h.stop().await;
+    assert_eq!(lines[0]["context_bytes"], 8 + 26);
+}
+
+#[tokio::test]
+async fn paths_that_leave_the_workspace_are_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "TOP SECRET").unwrap();
+    let secret = outside.path().join("secret.txt").display().to_string();
+    let mock = Mock::start(&["m"]).await;
+    let cases: Vec<(&str, Setup)> = vec![
+        ("../secret.txt", Box::new(|_: &Path| {})),
+        (secret.as_str(), Box::new(|_: &Path| {})),
+        ("link.txt", {
+            let s = outside.path().join("secret.txt");
+            Box::new(move |root: &Path| {
+                std::os::unix::fs::symlink(&s, root.join("link.txt")).unwrap()
+            })
+        }),
+        ("linked/secret.txt", {
+            let d = outside.path().to_path_buf();
+            Box::new(move |root: &Path| {
+                std::os::unix::fs::symlink(&d, root.join("linked")).unwrap()
+            })
+        }),
+    ];
+    for (path, setup) in cases {
+        let h = Harness::start(&mock, &[MODEL]).await;
+        setup(h.workspace.path());
+        refused(
+            h,
+            &mock,
+            json!({"task": "x", "context_files": [path]}),
+            &[path, "outside the workspace"],
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn fifos_binaries_big_and_missing_files_are_refused() {
+    let mock = Mock::start(&["m"]).await;
+    let setups: Vec<(&str, &str, Setup)> = vec![
+        (
+            "pipe",
+            "not a regular file",
+            Box::new(|root: &Path| {
+                let p = std::ffi::CString::new(root.join("pipe").to_str().unwrap()).unwrap();
+                assert_eq!(unsafe { libc::mkfifo(p.as_ptr(), 0o600) }, 0);
+            }),
+        ),
+        (
+            "blob.bin",
+            "binary",
+            Box::new(|root: &Path| {
+                std::fs::write(root.join("blob.bin"), b"\x7fELF\0\0\x01").unwrap()
+            }),
+        ),
+        (
+            "big.txt",
+            "over the 64-byte cap",
+            Box::new(|root: &Path| std::fs::write(root.join("big.txt"), "x".repeat(65)).unwrap()),
+        ),
+        ("nope.txt", "no such file", Box::new(|_: &Path| {})),
+        (
+            "a.txt:9-10",
+            "past the end",
+            Box::new(|root: &Path| std::fs::write(root.join("a.txt"), "1\n2\n").unwrap()),
+        ),
+    ];
+    for (path, word, setup) in setups {
+        let h = Harness::start(&mock, &[MODEL, ("LOCAL_EXECUTOR_MAX_FILE_BYTES", "64")]).await;
+        setup(h.workspace.path());
+        refused(
+            h,
+            &mock,
+            json!({"task": "x", "context_files": [path]}),
+            &[word],
+        )
+        .await;
+    }
+    let h = Harness::start(&mock, &[MODEL, ("LOCAL_EXECUTOR_MAX_CONTEXT_BYTES", "100")]).await;
+    write(h.workspace.path(), "a.txt", &"y".repeat(60));
+    refused(
+        h,
+        &mock,
+        json!({"task": "x", "context_files": ["a.txt", "a.txt"]}),
+        &["total cap"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn output_path_needs_writing_enabled() {
+    let mock = Mock::start(&["m"]).await;
+    // "0" is what the checked-in .mcp.json passes by default.
+    let mut h = Harness::start(&mock, &[MODEL, ("LOCAL_EXECUTOR_ALLOW_WRITE", "0")]).await;
+    let ws = std::mem::replace(&mut h.workspace, tempfile::tempdir().unwrap());
+    let root = ws.path().to_path_buf();
+    refused(
+        h,
+        &mock,
+        json!({"task": "x", "output_path": "a.py"}),
+        &["LOCAL_EXECUTOR_ALLOW_WRITE=1"],
+    )
+    .await;
+    assert!(!root.join("a.py").exists());
+}
+
+#[tokio::test]
+async fn output_path_writes_the_file_and_returns_a_short_receipt() {
+    let mock = Mock::start(&["m"]).await;
+    let body: String = (0..200)
+        .map(|i| format!("def f{i}(x):\n    return x + {i}\n"))
+        .collect();
+    mock.push(Reply::tokens(&["```python\n", &body, "```\n"], "stop"));
+    mock.push(Reply::text(&body));
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let r = h
+        .call(
+            "delegate_code",
+            json!({"task": "x", "language": "python", "output_path": "pkg/gen/funcs.py"}),
+        )
+        .await;
+    let receipt = text_of(&r);
+    assert!(!is_error(&r), "{receipt}");
+    let written = std::fs::read_to_string(h.workspace.path().join("pkg/gen/funcs.py")).unwrap();
+    assert_eq!(written, body);
+    let lines: Vec<&str> = receipt.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!(
+            "wrote pkg/gen/funcs.py · 400 lines · {} bytes · sha256 ",
+            body.len()
+        )),
+        "{receipt}"
+    );
+    assert_eq!(lines[1], "| def f0(x):");
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("[local-executor ok · quality · m ·")
+    );
+    assert!(
+        receipt.len() < 300,
+        "receipt is {} characters",
+        receipt.len()
+    );
+
+    // The same artifact inline, for comparison: the planner would receive all of it.
+    let inline = h
+        .call("delegate_code", json!({"task": "x", "language": "python"}))
+        .await;
+    assert!(text_of(&inline).len() > body.len());
+    println!(
+        "planner receives {} characters with output_path, {} without, for a {}-line file",
+        receipt.chars().count(),
+        text_of(&inline).chars().count(),
+        body.lines().count()
+    );
+
+    let usage = h.stop().await;
+    assert_eq!(usage[0]["output_path"], "pkg/gen/funcs.py");
+    assert_eq!(usage[0]["bytes_written"], body.len());
+    assert_eq!(usage[0]["ok"], true);
+}
+
+#[tokio::test]
+async fn an_existing_file_is_replaced_only_with_overwrite() {
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let mut h = h;
+    // Keep the workspace past the server's exit to look at it afterwards.
+    let ws = std::mem::replace(&mut h.workspace, tempfile::tempdir().unwrap());
+    let root = ws.path().to_path_buf();
+    write(&root, "keep.txt", "original\n");
+    refused(
+        h,
+        &mock,
+        json!({"task": "x", "output_path": "keep.txt"}),
+        &["keep.txt exists", "overwrite"],
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(root.join("keep.txt")).unwrap(),
+        "original\n"
+    );
+
+    mock.push(Reply::text("replaced"));
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    write(h.workspace.path(), "keep.txt", "original\n");
+    let r = h
+        .call(
+            "delegate_code",
+            json!({"task": "x", "output_path": "keep.txt", "overwrite": true}),
+        )
+        .await;
+    assert!(!is_error(&r), "{}", text_of(&r));
+    assert_eq!(
+        std::fs::read_to_string(h.workspace.path().join("keep.txt")).unwrap(),
+        "replaced\n"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn output_paths_outside_or_through_links_are_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    let mock = Mock::start(&["m"]).await;
+    for path in [
+        "../escape.py",
+        "/tmp/escape.py",
+        "linked/escape.py",
+        "target.py",
+    ] {
+        let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+        std::os::unix::fs::symlink(outside.path(), h.workspace.path().join("linked")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("t.py"),
+            h.workspace.path().join("target.py"),
+        )
+        .unwrap();
+        refused(
+            h,
+            &mock,
+            json!({"task": "x", "output_path": path, "overwrite": true}),
+            &[path, "outside the workspace"],
+        )
+        .await;
+    }
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    assert!(!Path::new("/tmp/escape.py").exists());
+}
+
+#[tokio::test]
+async fn a_parent_swapped_for_a_link_during_generation_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    let mock = Mock::start(&["m"]).await;
+    let gate = Gate::default();
+    mock.push(Reply::stream(vec![
+        Step::Send(sse(&json!({"choices":[{"delta":{"content":"x = 1\n"}}]}))),
+        Step::Gate(gate.clone()),
+        Step::Send(sse(
+            &json!({"choices":[{"delta":{},"finish_reason":"stop"}]}),
+        )),
+    ]));
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let call = h
+        .start_call(
+            "delegate_code",
+            json!({"task": "x", "output_path": "gen/out.py"}),
+        )
+        .await;
+    mock.wait_chats(1).await;
+    // The check passed (gen/ did not exist); now gen/ becomes a link that leads outside.
+    std::os::unix::fs::symlink(outside.path(), h.workspace.path().join("gen")).unwrap();
+    gate.open();
+    let r = match call.await_response().await.unwrap() {
+        rmcp::model::ServerResult::CallToolResult(r) => r,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert!(is_error(&r));
+    assert!(
+        text_of(&r).contains("outside the workspace"),
+        "{}",
+        text_of(&r)
+    );
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "nothing written outside"
+    );
+    let lines = h.stop().await;
+    assert_eq!(lines[0]["reason"], "bad_request");
+    assert!(lines[0].get("output_path").is_none());
+}
+
+#[tokio::test]
+async fn a_cancelled_call_leaves_no_file() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::stream(vec![
+        Step::Send(sse(&json!({"choices":[{"delta":{"content":"x = 1\n"}}]}))),
+        Step::Hang,
+    ]));
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let call = h
+        .start_call(
+            "delegate_code",
+            json!({"task": "x", "output_path": "out.py"}),
+        )
+        .await;
+    mock.wait_chats(1).await;
+    call.cancel(Some("Esc".into())).await.unwrap();
+    mock.wait_closed_by_client().await;
+    let mut h = h;
+    let ws = std::mem::replace(&mut h.workspace, tempfile::tempdir().unwrap());
+    let root = ws.path().to_path_buf();
+    let lines = h.stop().await;
+    assert_eq!(lines[0]["reason"], "cancelled");
+    assert_eq!(
+        std::fs::read_dir(&root).unwrap().count(),
+        0,
+        "no file, no temp file"
+    );
+}
+
+#[tokio::test]
+async fn invalid_output_is_not_written() {
+    let mock = Mock::start(&["m"]).await;
+    for (lang, bad) in [
+        ("json", "{\"a\": }"),
+        ("yaml", "a: [1, 2"),
+        ("toml", "[x\nk ="),
+        ("xml", "<a><b></a>"),
+        ("csv", "a,b\n1,2,3"),
+    ] {
+        mock.push(Reply::text(bad));
+        let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+        let r = h
+            .call(
+                "delegate_code",
+                json!({"task": "x", "language": lang, "output_path": "out.txt"}),
+            )
+            .await;
+        assert!(
+            text_of(&r).starts_with("DELEGATION_FAILED (invalid_output): "),
+            "{lang}: {}",
+            text_of(&r)
+        );
+        assert!(!h.workspace.path().join("out.txt").exists(), "{lang}");
+        let lines = h.stop().await;
+        assert_eq!(lines[0]["reason"], "invalid_output");
+    }
+}
+
+#[tokio::test]
+async fn a_truncated_artifact_is_not_written() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::tokens(&["def f("], "length"));
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let r = h
+        .call(
+            "delegate_code",
+            json!({"task": "x", "output_path": "out.py"}),
+        )
+        .await;
+    assert!(text_of(&r).starts_with("DELEGATION_FAILED (truncated): "));
+    assert!(!h.workspace.path().join("out.py").exists());
+    h.stop().await;
+}
