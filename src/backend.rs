@@ -25,6 +25,9 @@ pub(crate) enum BackendError {
         message: String,
         retry_after: Option<Duration>,
     },
+    /// The request failed before any response arrived (a reset or a closed pooled connection).
+    #[error("{0}")]
+    Request(String),
     #[error("{0}")]
     Stream(String),
     #[error("the backend reported an error: {0}")]
@@ -55,14 +58,14 @@ impl BackendError {
                     Reason::HttpError
                 }
             }
-            BackendError::Stream(_) => Reason::HttpError,
+            BackendError::Request(_) | BackendError::Stream(_) => Reason::HttpError,
         }
     }
 
     /// Worth another attempt: nothing was generated and the backend may be back in a moment.
     pub(crate) fn retryable(&self) -> bool {
         match self {
-            BackendError::Unreachable { .. } => true,
+            BackendError::Unreachable { .. } | BackendError::Request(_) => true,
             BackendError::Status { status, .. } => matches!(status, 429 | 502 | 503),
             _ => false,
         }
@@ -286,7 +289,7 @@ fn send_error(url: &str, e: reqwest::Error) -> BackendError {
             cause: root_cause(&e),
         }
     } else {
-        BackendError::Stream(format!("the request to {url} failed: {}", root_cause(&e)))
+        BackendError::Request(format!("the request to {url} failed: {}", root_cause(&e)))
     }
 }
 
@@ -387,5 +390,6 @@ mod tests {
         assert!(!status(500, "boom").retryable());
         assert!(!status(404, "nope").retryable());
         assert!(!BackendError::Stream("reset".into()).retryable());
+        assert!(BackendError::Request("reset before the headers".into()).retryable());
     }
 }

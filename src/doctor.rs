@@ -230,10 +230,13 @@ async fn check_backend(
             format!("GET {base}/models answered HTTP {status}: {message}"),
             "check the backend's log; it is up but failed the request",
         ),
-        BackendError::Stream(m) | BackendError::Reported(m) => report.fail(
-            m.clone(),
-            format!("check that LOCAL_LLM_BASE_URL is an OpenAI-compatible API; {BACKEND_HINT}"),
-        ),
+        BackendError::Request(m) | BackendError::Stream(m) | BackendError::Reported(m) => report
+            .fail(
+                m.clone(),
+                format!(
+                    "check that LOCAL_LLM_BASE_URL is an OpenAI-compatible API; {BACKEND_HINT}"
+                ),
+            ),
     }
     None
 }

@@ -134,6 +134,19 @@ async fn a_502_is_retried_and_the_retry_is_served() {
 }
 
 #[tokio::test]
+async fn a_reset_before_the_headers_is_retried_and_the_retry_is_served() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text("never").before_head(vec![Step::Reset]));
+    mock.push(Reply::text("z = 3"));
+    let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "m")]).await;
+    let r = call(&h, json!({"task": "x"})).await;
+    assert_ok(&r, "z = 3\n");
+    let lines = bounded("the server's exit", h.stop()).await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["attempts"], 2);
+}
+
+#[tokio::test]
 async fn a_503_that_persists_fails_after_a_few_attempts() {
     let mock = Mock::start(&["m"]).await;
     for _ in 0..3 {
