@@ -20,7 +20,9 @@ pub(crate) fn clean(raw: &str, language: Option<&str>) -> String {
     } else {
         body
     };
-    let kept = unfence(body, markdown).map_or(body, trim_blank);
+    let kept = unfence(body, markdown)
+        .or_else(|| lone_fence(body, markdown))
+        .map_or(body, trim_blank);
     let mut out = kept.join("\n");
     let trimmed_len = out.trim_end().len();
     out.truncate(trimmed_len);
@@ -98,6 +100,21 @@ fn unfence<'a>(body: &'a [&'a str], markdown: bool) -> Option<&'a [&'a str]> {
         return None;
     }
     Some(&body[1..close])
+}
+
+/// The half of a wrapping fence that small models write alone: an opening line never closed, or
+/// a closing line never opened. Only when it is the one fence line in the text.
+fn lone_fence<'a>(body: &'a [&'a str], markdown: bool) -> Option<&'a [&'a str]> {
+    if markdown || body.len() < 2 || body.iter().filter(|l| fence_len(l) >= FENCE_MIN).count() != 1
+    {
+        return None;
+    }
+    if fence_len(body[0]) >= FENCE_MIN {
+        return Some(&body[1..]);
+    }
+    let last = body[body.len() - 1].trim();
+    let fence_char = last.chars().next()?;
+    is_closing(last, FENCE_MIN, fence_char).then(|| &body[..body.len() - 1])
 }
 
 const CHATTER_OPENINGS: &[&str] = &[
@@ -257,6 +274,23 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_half_fence_is_dropped() {
+        let closing_only = "def add(a, b):\n    return a + b\n```\n";
+        assert_eq!(
+            clean(closing_only, Some("python")),
+            "def add(a, b):\n    return a + b\n"
+        );
+        let opening_only = "```python\ndef add(a, b):\n    return a + b\n";
+        assert_eq!(
+            clean(opening_only, Some("python")),
+            "def add(a, b):\n    return a + b\n"
+        );
+        // In markdown a lone fence may be the artifact's own.
+        let md = "# T\n```\n";
+        assert_eq!(clean(md, Some("markdown")), md);
+    }
+
+    #[test]
     fn tilde_fences_work_too() {
         assert_eq!(clean("~~~\nplain\n~~~", None), "plain\n");
     }
@@ -364,14 +398,15 @@ mod props {
         })
     }
 
-    /// Outputs that cleaning again would rightly change: `clean` strips exactly one fence, one
-    /// chatter line and the think blocks before the artifact, so an artifact that itself opens
-    /// with one of those is cleaned once more. Known bugs are excluded here and pinned by the
-    /// ignored unit tests below.
+    /// Outputs that cleaning again would rightly change: `clean` strips exactly one fence (or a
+    /// lone half of one at either end), one chatter line and the think blocks before the
+    /// artifact, so an artifact that itself opens or ends with one of those is cleaned once more.
     fn cleans_again_by_design(out: &str) -> bool {
         let first = out.lines().next().unwrap_or("");
+        let last = out.lines().last().unwrap_or("");
         (!out.is_empty() && first.trim().is_empty())
             || fence_len(first) >= FENCE_MIN
+            || fence_len(last) >= FENCE_MIN
             || is_chatter(first)
             || out.contains("<think>")
             || out.contains("</think>")

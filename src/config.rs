@@ -172,6 +172,9 @@ pub struct Settings {
     /// Seconds for the whole call.
     #[arg(long = "timeout", env = "LOCAL_LLM_TIMEOUT", default_value = "900", value_parser = parse_seconds, global = true)]
     pub total_timeout: Duration,
+    /// Sampling temperature sent with every request; `default` leaves it to the backend.
+    #[arg(long, env = "LOCAL_LLM_TEMPERATURE", default_value = "0.2", value_parser = parse_temperature, global = true)]
+    pub temperature: Temperature,
     /// Largest inline artifact, in characters.
     #[arg(
         long,
@@ -189,6 +192,23 @@ pub struct Settings {
     /// Most backend calls in flight at once; the rest queue [default: unlimited].
     #[arg(long, env = "LOCAL_LLM_MAX_CONCURRENT", global = true)]
     pub max_concurrent: Option<usize>,
+}
+
+/// A temperature to send, or none to leave the backend's own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Temperature(pub Option<f64>);
+
+fn parse_temperature(s: &str) -> Result<Temperature, String> {
+    let s = s.trim();
+    if s.is_empty() || s.eq_ignore_ascii_case("default") {
+        return Ok(Temperature(None));
+    }
+    match s.parse::<f64>() {
+        Ok(t) if (0.0..=2.0).contains(&t) => Ok(Temperature(Some(t))),
+        _ => Err(format!(
+            "`{s}` is not a temperature from 0 to 2, or `default`"
+        )),
+    }
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -223,6 +243,7 @@ pub struct Config {
     pub max_file_bytes: u64,
     pub max_context_bytes: u64,
     pub max_concurrent: Option<usize>,
+    pub temperature: Option<f64>,
 }
 
 // The key must never reach a log line, so Debug is written by hand.
@@ -269,6 +290,7 @@ impl Config {
             max_file_bytes: s.max_file_bytes,
             max_context_bytes: s.max_context_bytes,
             max_concurrent: s.max_concurrent.filter(|n| *n > 0),
+            temperature: s.temperature.0,
         })
     }
 
@@ -324,6 +346,16 @@ mod tests {
         );
         assert!(normalize_base_url("127.0.0.1:8080").is_err());
         assert!(normalize_base_url("ftp://x/v1").is_err());
+    }
+
+    #[test]
+    fn temperature_is_a_number_or_the_backends_default() {
+        assert_eq!(parse_temperature("0").unwrap(), Temperature(Some(0.0)));
+        assert_eq!(parse_temperature("0.7").unwrap(), Temperature(Some(0.7)));
+        assert_eq!(parse_temperature("default").unwrap(), Temperature(None));
+        assert_eq!(parse_temperature("").unwrap(), Temperature(None));
+        assert!(parse_temperature("3").is_err());
+        assert!(parse_temperature("hot").is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! progress and watching for cancellation, then clean and check the result. The MCP tool and the
 //! `delegate` subcommand both run through [`Engine::delegate`].
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -76,6 +77,8 @@ pub(crate) struct Engine {
     pub backend: Backend,
     model_list: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
     limiter: Option<Limiter>,
+    /// The backend answered `/running` with something other than llama-swap's list.
+    no_running: AtomicBool,
 }
 
 impl Engine {
@@ -86,6 +89,7 @@ impl Engine {
             cfg: Arc::new(cfg),
             backend,
             model_list: Mutex::new(None),
+            no_running: AtomicBool::new(false),
         })
     }
 
@@ -121,6 +125,21 @@ impl Engine {
     /// The model id that serves `tier`: the configured one, else the first suitable model listed.
     pub(crate) async fn resolve_model(&self, tier: Tier) -> Result<String, Failure> {
         if let Some(m) = self.configured(tier) {
+            // Some backends (llama-cpp-python) quietly serve another model for an id they do not
+            // know, so the list is the only place to catch it. When the list cannot be had, the
+            // chat request itself will say what is wrong.
+            if let Ok(list) = self.model_list().await
+                && !list.is_empty()
+                && !models::is_served(m, &list)
+            {
+                return Err(Failure::new(
+                    Reason::ModelMissing,
+                    format!(
+                        "{m} is not served by the backend; it serves: {}",
+                        list.join(", ")
+                    ),
+                ));
+            }
             return Ok(m.to_string());
         }
         let list = self.model_list().await.map_err(|e| self.failure(e))?;
@@ -219,6 +238,9 @@ impl Engine {
         });
         if let Some(n) = req.max_tokens {
             body["max_tokens"] = n.into();
+        }
+        if let Some(t) = self.cfg.temperature {
+            body["temperature"] = t.into();
         }
 
         let cap = if req.output_path.is_some() {
@@ -474,15 +496,23 @@ impl Engine {
             record.completion_tokens = completion;
             record.usage_estimated = false;
         }
-        if finish_reason.is_none() && content.is_empty() {
-            let what = if garbage > 0 {
-                format!("{garbage} unreadable stream lines and no text")
+        if finish_reason.is_none() {
+            // Every OpenAI-compatible backend ends a finished generation with a finish_reason;
+            // without one the stream was cut (llama-cpp-python cuts a stream when another
+            // request arrives, and ends it silently when the prompt overflows the context).
+            let what = if !content.is_empty() {
+                format!(
+                    "ended the stream without a finish_reason after {tokens} tokens: the generation was cut off"
+                )
+            } else if garbage > 0 {
+                format!("sent {garbage} unreadable stream lines and no text")
             } else {
-                "an empty stream".to_string()
+                "sent an empty stream (with llama-cpp-python, often a prompt over the context size)"
+                    .to_string()
             };
             return Err(Failure::new(
                 Reason::HttpError,
-                format!("the backend sent {what}"),
+                format!("the backend {what}"),
             ));
         }
         Ok(Generation {
@@ -496,14 +526,19 @@ impl Engine {
     async fn report_waiting(&self, progress: Option<&ProgressTx>, model: &str, started: Instant) {
         let Some(tx) = progress else { return };
         let waited = started.elapsed().as_secs();
-        let loading = tokio::time::timeout(Duration::from_millis(500), self.backend.running())
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|r| {
-                r.iter()
-                    .any(|r| r.model == model && r.state != "ready" && !r.state.is_empty())
-            });
+        let mut loading = false;
+        // Only llama-swap has `/running`; once a backend answers without it, stop asking.
+        if !self.no_running.load(Ordering::Relaxed) {
+            match tokio::time::timeout(Duration::from_millis(500), self.backend.running()).await {
+                Ok(Some(r)) => {
+                    loading = r
+                        .iter()
+                        .any(|r| r.model == model && r.state != "ready" && !r.state.is_empty());
+                }
+                Ok(None) => self.no_running.store(true, Ordering::Relaxed),
+                Err(_) => {}
+            }
+        }
         let verb = if loading { "loading" } else { "waiting for" };
         let _ = tx.send(format!("{verb} {model} ({waited} s)"));
     }

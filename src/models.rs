@@ -51,6 +51,12 @@ pub(crate) fn unsuited(id: &str) -> Option<&'static str> {
     None
 }
 
+/// Whether the backend serves `model`. Ollama lists `name:latest` and answers to plain `name`.
+pub(crate) fn is_served(model: &str, ids: &[String]) -> bool {
+    ids.iter()
+        .any(|id| id == model || id.strip_suffix(":latest") == Some(model))
+}
+
 /// The first model the backend lists that is fit to write code.
 pub(crate) fn first_suitable(ids: &[String]) -> Option<&String> {
     ids.iter().find(|id| unsuited(id).is_none())
@@ -124,6 +130,15 @@ mod tests {
         assert_eq!(unsuited("qwen3.6-35b-a3b-q8_0"), None);
         assert_eq!(unsuited("devlin-coder"), None);
         assert_eq!(unsuited("smollm2"), None);
+    }
+
+    #[test]
+    fn ollama_latest_tags_count_as_served() {
+        let ids = vec!["qwen3:latest".to_string(), "coder".to_string()];
+        assert!(is_served("qwen3", &ids));
+        assert!(is_served("qwen3:latest", &ids));
+        assert!(is_served("coder", &ids));
+        assert!(!is_served("qwen", &ids));
     }
 
     #[test]

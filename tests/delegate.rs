@@ -559,3 +559,54 @@ async fn tools_list_is_small_and_carries_no_schema_noise() {
         "listing tools writes no usage line"
     );
 }
+
+#[tokio::test]
+async fn a_low_temperature_is_sent_unless_left_to_the_backend() {
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "m")]).await;
+    h.call("delegate_code", json!({"task": "x"})).await;
+    assert_eq!(mock.chats()[0].body["temperature"], 0.2);
+    h.stop().await;
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_LLM_TEMPERATURE", "default"),
+        ],
+    )
+    .await;
+    h.call("delegate_code", json!({"task": "x"})).await;
+    assert!(mock.chats()[1].body.get("temperature").is_none());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_stream_cut_without_a_finish_reason_is_not_a_success() {
+    // llama-cpp-python ends a stream this way when another request interrupts it.
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::stream(vec![
+        Step::Send(sse(
+            &json!({"choices":[{"delta":{"content":"def f(a, b):\n"}}]}),
+        )),
+        Step::Send(b"data: [DONE]\n\n".to_vec()),
+    ]));
+    let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "m")]).await;
+    let (text, _) = failed_with(h, json!({"task": "x"}), "http_error").await;
+    assert!(
+        text.contains("without a finish_reason after 1 tokens"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_configured_model_the_backend_does_not_list_is_model_missing_before_generating() {
+    // llama-cpp-python answers an unknown model id with its first model instead of an error.
+    let mock = Mock::start(&["smollm2", "gemma"]).await;
+    let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "qwen3-coder")]).await;
+    let (text, _) = failed_with(h, json!({"task": "x"}), "model_missing").await;
+    assert!(
+        text.contains("qwen3-coder is not served") && text.contains("smollm2, gemma"),
+        "{text}"
+    );
+    assert!(mock.chats().is_empty(), "no generation on the wrong model");
+}
