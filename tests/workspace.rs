@@ -178,7 +178,7 @@ async fn output_path_needs_writing_enabled() {
 #[tokio::test]
 async fn output_path_writes_the_file_and_returns_a_short_receipt() {
     let mock = Mock::start(&["m"]).await;
-    let body: String = (0..200)
+    let body: String = (0..100)
         .map(|i| format!("def f{i}(x):\n    return x + {i}\n"))
         .collect();
     mock.push(Reply::tokens(&["```python\n", &body, "```\n"], "stop"));
@@ -197,7 +197,7 @@ async fn output_path_writes_the_file_and_returns_a_short_receipt() {
     let lines: Vec<&str> = receipt.lines().collect();
     assert!(
         lines[0].starts_with(&format!(
-            "wrote pkg/gen/funcs.py · 400 lines · {} bytes · sha256 ",
+            "wrote pkg/gen/funcs.py · 200 lines · {} bytes · sha256 ",
             body.len()
         )),
         "{receipt}"
