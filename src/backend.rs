@@ -38,10 +38,9 @@ impl BackendError {
     pub(crate) fn reason(&self) -> Reason {
         match self {
             BackendError::Unreachable { .. } => Reason::Unreachable,
-            BackendError::Status {
-                status, message, ..
-            } => {
-                if *status == 404 || mentions_missing_model(message) {
+            BackendError::Status { message, .. } => {
+                // A bare 404 is a wrong path far more often than a missing model.
+                if mentions_missing_model(message) {
                     Reason::ModelMissing
                 } else if mentions_context_overflow(message) {
                     Reason::ContextTooLarge
@@ -362,7 +361,11 @@ mod tests {
 
     #[test]
     fn classifies_backend_wordings() {
-        assert_eq!(status(404, "Not Found").reason(), Reason::ModelMissing);
+        assert_eq!(status(404, "Not Found").reason(), Reason::HttpError);
+        assert_eq!(
+            status(404, "The model `x` does not exist.").reason(),
+            Reason::ModelMissing
+        );
         assert_eq!(
             status(400, "could not find suitable handler for model qwen").reason(),
             Reason::ModelMissing

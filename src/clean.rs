@@ -51,8 +51,22 @@ fn trim_blank<'a>(lines: &'a [&'a str]) -> &'a [&'a str] {
 fn strip_think(raw: &str) -> &str {
     let mut rest = raw;
     loop {
+        // Only a closing tag that starts or ends its line, as models write it; a `</think>`
+        // inside a line of code is the artifact's own.
         let first_open = rest.find("<think>").unwrap_or(rest.len());
-        if let Some(close) = rest[..first_open].rfind("</think>") {
+        let orphan_close = rest[..first_open]
+            .match_indices("</think>")
+            .map(|(i, _)| i)
+            .filter(|&i| {
+                let before = rest[..i].rsplit('\n').next().unwrap_or("");
+                let after = rest[i + "</think>".len()..]
+                    .split('\n')
+                    .next()
+                    .unwrap_or("");
+                before.trim().is_empty() || after.trim().is_empty()
+            })
+            .last();
+        if let Some(close) = orphan_close {
             rest = &rest[close + "</think>".len()..];
             continue;
         }
@@ -228,6 +242,12 @@ mod tests {
     fn strips_an_unclosed_leading_think_tail() {
         assert_eq!(clean("reasoning...</think>\n\nx = 1", None), "x = 1\n");
         assert_eq!(clean("<think>still going and then cut", None), "");
+    }
+
+    #[test]
+    fn keeps_a_closing_think_tag_inside_a_line_of_code() {
+        let raw = "x = \"</think>\"\ny = 1\n";
+        assert_eq!(clean(raw, Some("python")), raw);
     }
 
     #[test]

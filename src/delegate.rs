@@ -132,13 +132,7 @@ impl Engine {
                 && !list.is_empty()
                 && !models::is_served(m, &list)
             {
-                return Err(Failure::new(
-                    Reason::ModelMissing,
-                    format!(
-                        "{m} is not served by the backend; it serves: {}",
-                        list.join(", ")
-                    ),
-                ));
+                return Err(not_served(m, &list));
             }
             return Ok(m.to_string());
         }
@@ -154,8 +148,17 @@ impl Engine {
         })
     }
 
-    fn failure(&self, e: BackendError) -> Failure {
-        Failure::new(e.reason(), e.to_string())
+    /// The failure a backend error means, with the API key masked: some backends echo it back
+    /// ("Invalid API key: sk-…"), and the detail reaches the planner and the log.
+    pub(crate) fn failure(&self, e: BackendError) -> Failure {
+        Failure::new(e.reason(), self.redact(&e.to_string()))
+    }
+
+    fn redact(&self, text: &str) -> String {
+        match &self.cfg.api_key {
+            Some(key) => text.replace(key.as_str(), "<LOCAL_LLM_API_KEY>"),
+            None => text.to_string(),
+        }
     }
 
     /// Runs one delegation. Fills `record` with what happened, on success and on failure alike.
@@ -356,13 +359,7 @@ impl Engine {
             return f;
         }
         match self.backend.models().await {
-            Ok(list) if !list.iter().any(|m| m == model) => Failure::new(
-                Reason::ModelMissing,
-                format!(
-                    "{model} is not served by the backend; it serves: {}",
-                    list.join(", ")
-                ),
-            ),
+            Ok(list) if !models::is_served(model, &list) => not_served(model, &list),
             _ => f,
         }
     }
@@ -410,7 +407,12 @@ impl Engine {
                     if Instant::now() + delay >= first_deadline {
                         return Err(self.failure(e));
                     }
-                    tracing::info!(attempt = record.attempts, ?delay, "retrying: {e}");
+                    tracing::info!(
+                        attempt = record.attempts,
+                        ?delay,
+                        "retrying: {}",
+                        self.redact(&e.to_string())
+                    );
                     tokio::select! {
                         biased;
                         _ = ct.cancelled() => return Err(cancelled()),
@@ -572,6 +574,16 @@ exactly and completely."
         user.push_str(files);
     }
     vec![("system", system), ("user", user)]
+}
+
+fn not_served(model: &str, served: &[String]) -> Failure {
+    Failure::new(
+        Reason::ModelMissing,
+        format!(
+            "{model} is not served by the backend; it serves: {}",
+            served.join(", ")
+        ),
+    )
 }
 
 fn cancelled() -> Failure {

@@ -53,8 +53,11 @@ pub(crate) fn unsuited(id: &str) -> Option<&'static str> {
 
 /// Whether the backend serves `model`. Ollama lists `name:latest` and answers to plain `name`.
 pub(crate) fn is_served(model: &str, ids: &[String]) -> bool {
-    ids.iter()
-        .any(|id| id == model || id.strip_suffix(":latest") == Some(model))
+    ids.iter().any(|id| same_model(id, model))
+}
+
+fn same_model(id: &str, model: &str) -> bool {
+    id == model || id.strip_suffix(":latest") == Some(model)
 }
 
 /// The first model the backend lists that is fit to write code.
@@ -74,10 +77,10 @@ pub(crate) fn render(
     for id in ids {
         out.push_str(id);
         let mut tags = Vec::new();
-        if quality == Some(id.as_str()) {
+        if quality.is_some_and(|m| same_model(id, m)) {
             tags.push("tier=quality".to_string());
         }
-        if fast == Some(id.as_str()) {
+        if fast.is_some_and(|m| same_model(id, m)) {
             tags.push("tier=fast".to_string());
         }
         if let Some(running) = running {
@@ -101,7 +104,7 @@ pub(crate) fn render(
     }
     for (tier, model) in [("quality", quality), ("fast", fast)] {
         if let Some(m) = model
-            && !ids.iter().any(|id| id == m)
+            && !is_served(m, ids)
         {
             out.push_str(&format!(
                 "warning: the {tier} model {m} is not served by the backend\n"
@@ -139,6 +142,13 @@ mod tests {
         assert!(is_served("qwen3:latest", &ids));
         assert!(is_served("coder", &ids));
         assert!(!is_served("qwen", &ids));
+    }
+
+    #[test]
+    fn ollama_latest_tags_get_their_tier_and_no_warning() {
+        let ids = vec!["qwen2.5-coder:latest".to_string()];
+        let text = render(&ids, None, Some("qwen2.5-coder"), Some("qwen2.5-coder"));
+        assert_eq!(text, "qwen2.5-coder:latest · tier=quality · tier=fast\n");
     }
 
     #[test]

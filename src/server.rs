@@ -233,8 +233,8 @@ impl Server {
                 CallToolResult::success(vec![ContentBlock::text(text)])
             }
             Err(e) => {
-                record.reason = Some(e.reason());
-                let f = Failure::new(e.reason(), e.to_string());
+                let f = engine.failure(e);
+                record.reason = Some(f.reason);
                 CallToolResult::error(vec![ContentBlock::text(format!(
                     "LIST_FAILED ({}): {}",
                     f.reason, f.detail

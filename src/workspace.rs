@@ -116,13 +116,6 @@ impl Workspace {
         for raw in specs {
             let spec = parse_spec(raw)?;
             let text = self.read_text(&spec.path)?;
-            total += text.len() as u64;
-            if total > self.max_context_bytes {
-                return Err(bad(format!(
-                    "context_files exceed the {}-byte total cap at {}; pass fewer or narrower files",
-                    self.max_context_bytes, spec.path
-                )));
-            }
             let (header, body) = match spec.lines {
                 None => (spec.path.clone(), text.as_str().to_string()),
                 Some((start, end)) => {
@@ -141,6 +134,14 @@ impl Workspace {
                     )
                 }
             };
+            // What goes into the prompt counts, not the whole file a range was cut from.
+            total += body.len() as u64;
+            if total > self.max_context_bytes {
+                return Err(bad(format!(
+                    "context_files exceed the {}-byte total cap at {}; pass fewer or narrower files",
+                    self.max_context_bytes, spec.path
+                )));
+            }
             out.push_str(&format!(
                 "\n\n### {header}\n```\n{}\n```",
                 body.trim_end_matches('\n')
@@ -177,7 +178,7 @@ impl Workspace {
         }
         if meta.len() > self.max_file_bytes {
             return Err(bad(format!(
-                "{spelled} has {} bytes, over the {}-byte cap; pass a line range (path:START-END)",
+                "{spelled} has {} bytes, over the {}-byte cap (LOCAL_EXECUTOR_MAX_FILE_BYTES); pass the parts the model needs as context",
                 meta.len(),
                 self.max_file_bytes
             )));
@@ -419,7 +420,7 @@ mod tests {
             text,
             "\n\n### sub/b.txt\n```\nbee\n```\n\n### a.txt (lines 2-3)\n```\ntwo\nthree\n```"
         );
-        assert_eq!(bytes, 4 + 14);
+        assert_eq!(bytes, 4 + "two\nthree".len() as u64);
     }
 
     #[test]

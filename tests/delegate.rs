@@ -610,3 +610,26 @@ async fn a_configured_model_the_backend_does_not_list_is_model_missing_before_ge
     );
     assert!(mock.chats().is_empty(), "no generation on the wrong model");
 }
+
+#[tokio::test]
+async fn an_api_key_echoed_by_the_backend_is_masked() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::status(
+        401,
+        r#"{"error":{"message":"Invalid API key: sk-echo-999"}}"#,
+    ));
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_LLM_API_KEY", "sk-echo-999"),
+        ],
+    )
+    .await;
+    let (text, _) = failed_with(h, json!({"task": "x"}), "http_error").await;
+    assert!(!text.contains("sk-echo-999"), "{text}");
+    assert!(
+        text.contains("Invalid API key: <LOCAL_LLM_API_KEY>"),
+        "{text}"
+    );
+}

@@ -67,7 +67,8 @@ async fn context_files_are_read_in_order_with_their_paths() {
         .expect(&user);
     assert!(notes < model, "files keep the order given");
     let lines = h.stop().await;
-    assert_eq!(lines[0]["context_bytes"], 8 + 26);
+    // The bytes that went into the prompt: the range of notes.txt, all of model.py.
+    assert_eq!(lines[0]["context_bytes"], "b\nc".len() + 26);
 }
 
 #[tokio::test]
