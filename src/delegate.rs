@@ -44,6 +44,22 @@ pub(crate) struct DelegateRequest {
     pub max_tokens: Option<u32>,
 }
 
+impl DelegateRequest {
+    // A client (or an `.mcp.json` `${VAR:-}` default) may send "" for an optional string; it
+    // means "not given", whichever front end built the request.
+    fn language(&self) -> Option<&str> {
+        non_blank(&self.language)
+    }
+
+    fn output_path(&self) -> Option<&str> {
+        non_blank(&self.output_path)
+    }
+}
+
+fn non_blank(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|s| !s.trim().is_empty())
+}
+
 /// Largest artifact written to `output_path`; inline results have the smaller configured cap.
 const MAX_WRITTEN_CHARS: usize = 2 * 1024 * 1024;
 
@@ -198,7 +214,7 @@ impl Engine {
             ));
         }
         // Workspace checks come first: a refused path must not cost a generation.
-        let workspace = if req.output_path.is_some() || !req.context_files.is_empty() {
+        let workspace = if req.output_path().is_some() || !req.context_files.is_empty() {
             Some(Workspace::new(
                 &self.cfg.workspace,
                 self.cfg.max_file_bytes,
@@ -207,7 +223,7 @@ impl Engine {
         } else {
             None
         };
-        if let (Some(path), Some(ws)) = (&req.output_path, &workspace) {
+        if let (Some(path), Some(ws)) = (req.output_path(), &workspace) {
             if !self.cfg.allow_write {
                 return Err(Failure::new(
                     Reason::BadRequest,
@@ -246,7 +262,7 @@ impl Engine {
             body["temperature"] = t.into();
         }
 
-        let cap = if req.output_path.is_some() {
+        let cap = if req.output_path().is_some() {
             MAX_WRITTEN_CHARS
         } else {
             self.cfg.max_output_chars
@@ -294,7 +310,7 @@ impl Engine {
                 ),
             ));
         }
-        let artifact = clean::clean(&generation.content, req.language.as_deref());
+        let artifact = clean::clean(&generation.content, req.language());
         record.output_chars = artifact.chars().count() as u64;
         if artifact.is_empty() {
             return Err(Failure::new(
@@ -302,12 +318,12 @@ impl Engine {
                 format!("{model} returned no text after cleaning"),
             ));
         }
-        clean::validate(&artifact, req.language.as_deref())
+        clean::validate(&artifact, req.language())
             .map_err(|e| Failure::new(Reason::InvalidOutput, e))?;
         if artifact.chars().count() > cap {
             return Err(too_large(artifact.chars().count(), cap));
         }
-        let artifact = match (&req.output_path, &workspace) {
+        let artifact = match (req.output_path(), &workspace) {
             (Some(path), Some(ws)) => {
                 let receipt = ws.write(path, &artifact, req.overwrite)?;
                 record.output_path = Some(receipt.path.clone());
@@ -555,8 +571,7 @@ fn report(progress: Option<&ProgressTx>, message: String) {
 /// The system and user messages.
 fn prompt(req: &DelegateRequest, files: &str) -> Vec<(&'static str, String)> {
     let lang = req
-        .language
-        .as_deref()
+        .language()
         .map(|l| format!(" in {l}"))
         .unwrap_or_default();
     let system = format!(

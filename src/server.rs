@@ -172,9 +172,9 @@ impl Server {
                     task: a.task,
                     context: a.context,
                     context_files: a.context_files,
-                    language: a.language.filter(|l| !l.trim().is_empty()),
+                    language: a.language,
                     tier: a.tier,
-                    output_path: a.output_path.filter(|p| !p.trim().is_empty()),
+                    output_path: a.output_path,
                     overwrite: a.overwrite,
                     max_tokens: a.max_tokens,
                 };
