@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::failure::Reason;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -51,6 +51,47 @@ pub struct UsageRecord {
     pub attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
+    /// The artifact's language or format, canonical (`python`, `typescript`, `json`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Every check run on the final artifact, in order, with its verdict.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckRecord>,
+    /// True when at least one check applied to the delivered artifact and every one passed.
+    pub checked: bool,
+    /// Answers the model was asked to correct after a failed check (each one a generation).
+    pub repairs: u32,
+    /// The tier a call started on before it was escalated (`fast`), when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalated_from: Option<String>,
+    /// Characters that landed on disk without passing through the planner: whole written files,
+    /// the added lines of an edit. What `stats` counts as saved output.
+    pub disk_chars: u64,
+    /// Files asked for in a multi-file call, and how many of them failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files_failed: Option<u32>,
+}
+
+/// One check's verdict on an artifact: `name` as the footer shows it (`python syntax`, `ruff`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    pub name: String,
+    pub verdict: Verdict,
+}
+
+/// `pass` and `fail` judge the artifact; the others say the check itself could not judge it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// The configured program is not installed.
+    Missing,
+    Timeout,
+    /// The checker crashed or could not be started.
+    Error,
 }
 
 impl UsageRecord {
