@@ -12,9 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, BackendError};
 use crate::config::{Config, DoctorCmd, Tier};
-use crate::delegate::{DelegateRequest, Engine};
+use crate::engine::Engine;
 use crate::failure::Reason;
 use crate::models;
+use crate::request::CodeRequest;
 use crate::usage::UsageRecord;
 
 /// The test generation's prompt; one token of any answer proves the model runs.
@@ -408,11 +409,11 @@ async fn check_generation(engine: &Engine, found: &Found, report: &mut Report) {
         }
     }
     for (label, tier, model) in tiers {
-        let req = DelegateRequest {
+        let req = CodeRequest {
             task: TEST_TASK.into(),
             tier,
             max_tokens: Some(1),
-            ..DelegateRequest::default()
+            ..CodeRequest::default()
         };
         let mut record = UsageRecord::new("doctor");
         let result = engine
