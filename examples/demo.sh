@@ -186,7 +186,7 @@ Stop it with: $stop_cmd
 EOF
 else
     cat <<EOF
-The model server is stopped. These calls logged to the demo's own folder, not to
+The demo stops the model server now. Its calls logged to the demo's own folder, not to
 ~/.local-executor-mcp, so \`stats\` needs to be told where:
 
   LOCAL_EXECUTOR_HOME=$LOCAL_EXECUTOR_HOME $BIN stats
