@@ -5,7 +5,8 @@
 //! resolves the tier's model and builds the prompt; [`backend`] streams the completion (parsed
 //! by [`sse`]) under the connect, first-token, idle and total timeouts while progress is reported
 //! and cancellation is watched; [`clean`] turns the raw text into the artifact and checks it;
-//! [`workspace`] reads `context_files` and writes `output_path` inside the workspace root;
+//! [`workspace`] reads `context_files` and writes or edits files inside the workspace root, and
+//! [`edit`] parses and applies a model's edit and renders its diff;
 //! [`usage`] appends one line to `usage.jsonl`. A failure anywhere becomes a [`failure::Failure`],
 //! which the planner reads as `DELEGATION_FAILED (<reason>)`.
 
@@ -15,6 +16,9 @@ pub mod cli;
 pub mod config;
 pub mod delegate;
 pub mod doctor;
+// The engine's edit path calls it; until that is wired only the tests do.
+#[cfg_attr(not(test), allow(dead_code))]
+pub mod edit;
 pub mod failure;
 pub mod limiter;
 pub mod models;
