@@ -165,6 +165,23 @@ pub struct Settings {
     /// Most backend calls in flight at once; the rest queue [default: unlimited].
     #[arg(long, env = "LOCAL_LLM_MAX_CONCURRENT", global = true)]
     pub max_concurrent: Option<usize>,
+    /// More paths never written, comma-separated: names (`*.pem`, `secrets/`) or paths from the
+    /// workspace root (`deploy/prod`), added to the built-in list.
+    #[arg(
+        long,
+        env = "LOCAL_EXECUTOR_PROTECTED",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub protected: Vec<String>,
+    /// Most diff lines in an edit's receipt.
+    #[arg(
+        long,
+        env = "LOCAL_EXECUTOR_MAX_DIFF_LINES",
+        default_value_t = 80,
+        global = true
+    )]
+    pub max_diff_lines: usize,
     /// `off` asks thinking models (Qwen3 and the like) not to think: mechanical work needs no
     /// reasoning, and a thinking model can spend its whole budget on it. `auto` leaves it to the
     /// model.
@@ -237,6 +254,9 @@ pub struct Config {
     pub max_context_bytes: u64,
     pub max_concurrent: Option<usize>,
     pub temperature: Option<f64>,
+    /// The user's protected-path patterns, blank entries dropped.
+    pub protected: Vec<String>,
+    pub max_diff_lines: usize,
     /// Send `chat_template_kwargs: {"enable_thinking": false}`.
     pub no_think: bool,
     pub max_repairs: u32,
@@ -291,6 +311,13 @@ impl Config {
             max_context_bytes: s.max_context_bytes,
             max_concurrent: s.max_concurrent.filter(|n| *n > 0),
             temperature: s.temperature.0,
+            protected: s
+                .protected
+                .iter()
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
+            max_diff_lines: s.max_diff_lines,
             no_think: s.think == Think::Off,
             max_repairs: s.max_repairs,
         })
@@ -440,6 +467,17 @@ mod tests {
                 .settings
                 .allow_write
         );
+    }
+
+    #[test]
+    fn protected_patterns_split_on_commas() {
+        let cli = Cli::try_parse_from(["x", "--protected", "*.pem, deploy/,,"]).unwrap();
+        let cfg = Config::from_settings(&cli.settings).unwrap();
+        assert_eq!(cfg.protected, vec!["*.pem", "deploy/"]);
+        assert_eq!(cfg.max_diff_lines, 80);
+        let cli = Cli::try_parse_from(["x", "--max-diff-lines", "5"]).unwrap();
+        assert_eq!(cli.settings.max_diff_lines, 5);
+        assert!(cli.settings.protected.is_empty());
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! completion (parsed by [`sse`]) under the connect, first-token, idle and total timeouts while
 //! progress is reported and cancellation is watched; [`clean`] turns the raw text into the
 //! artifact, which is checked and, when a check fails, sent back to the model for repair;
-//! [`workspace`] reads `context_files` and writes `output_path` inside the workspace root;
+//! [`workspace`] reads `context_files` and writes or edits files inside the workspace root, and
+//! [`edit`] parses and applies a model's edit and renders its diff;
 //! [`usage`] appends one line to `usage.jsonl`. A failure anywhere becomes a [`failure::Failure`],
 //! which the planner reads as `DELEGATION_FAILED (<reason>)`.
 
@@ -15,6 +16,9 @@ pub mod clean;
 pub mod cli;
 pub mod config;
 pub mod doctor;
+// The engine's edit path calls it; until that is wired only the tests do.
+#[cfg_attr(not(test), allow(dead_code))]
+pub mod edit;
 pub mod engine;
 pub mod failure;
 pub mod limiter;
