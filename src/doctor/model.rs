@@ -223,7 +223,6 @@ fn elapsed(ms: u64) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,5 +252,4 @@ mod tests {
         assert_eq!(elapsed(42), "42 ms");
         assert_eq!(elapsed(6_449), "6.4 s");
     }
-
 }
