@@ -500,3 +500,21 @@ fn stats_refuses_a_non_ascii_since_without_panicking() {
         );
     }
 }
+
+#[test]
+fn the_readme_sample_is_what_stats_prints_for_its_fixture() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let from = readme
+        .find("Sample (the test fixture `tests/fixtures/usage/v2.jsonl`")
+        .expect("the README's stats sample");
+    let block = &readme[from..];
+    let start = block.find("```\n").unwrap() + 4;
+    let end = start + block[start..].find("```\n").unwrap();
+    let home = home_with(Some("v2.jsonl"));
+    let out = stdout(&stats(home.path(), &[], &[]));
+    assert_eq!(
+        &block[start..end],
+        out.replace(&usage_path(&home), "/tmp/st/usage.jsonl")
+    );
+}
