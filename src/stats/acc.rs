@@ -40,7 +40,7 @@ pub(super) struct Line {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(super) struct CheckLine {
+struct CheckLine {
     /// `pass`, `fail`, or a verdict on the checker itself (`missing`, `timeout`, `error`).
     verdict: String,
 }
