@@ -301,7 +301,12 @@ impl Config {
             Some(w) => w.clone(),
             None => std::env::current_dir()?,
         };
-        let (base_url_raw, base_auth) = split_credentials(s.base_url.trim());
+        // `${LOCAL_LLM_BASE_URL:-}` in an `.mcp.json` expands to "" when unset: the default.
+        let given = match s.base_url.trim() {
+            "" => DEFAULT_BASE_URL,
+            url => url,
+        };
+        let (base_url_raw, base_auth) = split_credentials(given);
         Ok(Config {
             base_url: normalize_base_url(&base_url_raw)?,
             base_url_raw,

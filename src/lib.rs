@@ -17,8 +17,6 @@ pub mod clean;
 pub mod cli;
 pub mod config;
 pub mod doctor;
-// The engine's edit path calls it; until that is wired only the tests do.
-#[cfg_attr(not(test), allow(dead_code))]
 pub mod edit;
 pub mod engine;
 pub mod failure;

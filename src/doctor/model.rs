@@ -7,9 +7,9 @@ use tokio_util::sync::CancellationToken;
 use super::{Found, Report};
 use crate::config::{Config, Tier};
 use crate::engine::Engine;
-use crate::request::CodeRequest;
 use crate::failure::Reason;
 use crate::models;
+use crate::request::CodeRequest;
 use crate::usage::UsageRecord;
 
 /// The test generation's prompt; one token of any answer proves the model runs.
