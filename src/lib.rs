@@ -16,6 +16,7 @@ pub mod config;
 pub mod delegate;
 pub mod doctor;
 pub mod failure;
+pub mod init;
 pub mod limiter;
 pub mod models;
 pub mod server;
