@@ -425,8 +425,16 @@ mod tests {
         assert!(INSTRUCTIONS.len() < 400, "{}", INSTRUCTIONS.len());
         // Codex cuts after about 250 characters: the first 200 end on a sentence and hold the rule.
         let head = &INSTRUCTIONS[..=INSTRUCTIONS[..200].rfind('.').unwrap()];
-        for needed in ["delegate_files", "delegate_code", "DELEGATION_FAILED", "yourself"] {
-            assert!(head.contains(needed), "{needed} not in the first sentences: {head}");
+        for needed in [
+            "delegate_files",
+            "delegate_code",
+            "DELEGATION_FAILED",
+            "yourself",
+        ] {
+            assert!(
+                head.contains(needed),
+                "{needed} not in the first sentences: {head}"
+            );
         }
         assert!(DELEGATE_DESCRIPTION.len() < 700);
         assert!(LIST_DESCRIPTION.len() < 700);
