@@ -9,7 +9,9 @@ import copy
 import json
 import os
 import shutil
+import sys
 import tomllib
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -121,19 +123,27 @@ def fill(template: str, values: dict[str, str]) -> str:
     return out
 
 
-@pytest.mark.skipif(
-    not (os.environ.get("LEX_DIST") or shutil.which("dist")),
-    reason="dist (cargo-dist) is not installed; `cargo install cargo-dist --locked` to run this check",
-)
+def dist_tool() -> str:
+    """dist from the suite's venv (tests/e2e/requirements.txt installs it), else from PATH."""
+    venv_dist = Path(sys.executable).parent / "dist"
+    found = str(venv_dist) if os.access(venv_dist, os.X_OK) else shutil.which("dist")
+    if not found:
+        pytest.fail("dist is not installed: tests/e2e/run.sh installs it from tests/e2e/requirements.txt")
+    return found
+
+
 def test_dist_plans_the_archives_binstall_expects(cargo):
     """`dist plan` reads the configuration the release workflow uses and lists what a tag would
     publish, without building or uploading anything."""
-    dist = os.environ.get("LEX_DIST") or shutil.which("dist")
-    p = run([dist, "plan", "--output-format=json", "--tag", f"v{cargo['version']}"], full_env({}), cwd=REPO)
+    p = run([dist_tool(), "plan", "--output-format=json", "--tag", f"v{cargo['version']}"], full_env({}), cwd=REPO)
     assert p.returncode == 0, p.stdout + p.stderr
-    manifest = json.loads(p.stdout)
-    artifacts = set(manifest["artifacts"])
+    artifacts = set(json.loads(p.stdout)["artifacts"])
     for target in TARGETS:
         suffix = ".zip" if "windows" in target else ".tar.xz"
         assert f"{cargo['name']}-{target}{suffix}" in artifacts, sorted(artifacts)
     assert f"{cargo['name']}-installer.sh" in artifacts and f"{cargo['name']}-installer.ps1" in artifacts
+
+
+def test_the_release_workflow_matches_the_configuration():
+    p = run([dist_tool(), "generate", "--check"], full_env({}), cwd=REPO)
+    assert p.returncode == 0, p.stdout + p.stderr
