@@ -447,7 +447,15 @@ fn plan_mcp_json(root: &Path, found: &Found) -> Result<Plan, String> {
             "its `mcpServers.{SERVER_NAME}` is not an object; fix it or move it away"
         ));
     };
-    set(server, "command", Json::Str(COMMAND.into()));
+    // A command that already runs this binary from elsewhere (vendored in the repository, a full
+    // path) is the team's choice; anything else becomes the binary on PATH.
+    let keeps_command = server.iter().any(|(k, v)| {
+        k == "command"
+            && matches!(v, Json::Str(c) if c.rsplit(['/', '\\']).next().is_some_and(|f| f.starts_with(COMMAND)))
+    });
+    if !keeps_command {
+        set(server, "command", Json::Str(COMMAND.into()));
+    }
     set(server, "args", Json::Arr(vec![Json::Str("serve".into())]));
     let env = entry(server, "env");
     let Json::Obj(env) = env else {

@@ -200,7 +200,7 @@ async fn init_keeps_other_servers_keys_and_text_as_they_were() {
   "zeta": {"kept": [1, 2.5, null, true]},
   "mcpServers": {
     "other": {"command": "other-server", "args": ["--x"], "env": {"A": "b"}},
-    "local-executor": {"command": "old", "timeout": 600000, "env": {"MINE": "1", "LOCAL_LLM_BASE_URL": "x"}}
+    "local-executor": {"command": "${CLAUDE_PROJECT_DIR:-.}/tools/local-executor-mcp/local-executor-mcp", "timeout": 600000, "env": {"MINE": "1", "LOCAL_LLM_BASE_URL": "x"}}
   },
   "alpha": "last"
 }
@@ -220,8 +220,10 @@ async fn init_keeps_other_servers_keys_and_text_as_they_were() {
         mcp["mcpServers"]["other"],
         json!({"command": "other-server", "args": ["--x"], "env": {"A": "b"}})
     );
-    // Our entry is updated; what the user added to it stays.
+    // Our entry is updated; what the user added to it stays, and so does a command that runs
+    // the binary from the repository.
     let mut want = expected_server(&mock.url, QUALITY, OTHER);
+    want["command"] = json!("${CLAUDE_PROJECT_DIR:-.}/tools/local-executor-mcp/local-executor-mcp");
     want["timeout"] = json!(600000);
     want["env"]["MINE"] = json!("1");
     assert_eq!(mcp["mcpServers"]["local-executor"], want);
@@ -229,7 +231,9 @@ async fn init_keeps_other_servers_keys_and_text_as_they_were() {
     let at = |k: &str| text.find(k).unwrap();
     assert!(at("\"zeta\"") < at("\"mcpServers\"") && at("\"mcpServers\"") < at("\"alpha\""));
     assert!(at("\"other\"") < at("\"local-executor\""));
-    assert!(at("\"command\": \"local-executor-mcp\"") < at("\"timeout\""));
+    let ours = &text[at("\"local-executor\"")..];
+    let at = |k: &str| ours.find(k).unwrap();
+    assert!(at("\"command\"") < at("\"timeout\"") && at("\"timeout\"") < at("\"args\""));
 
     let claude = s.read("CLAUDE.md");
     assert!(
