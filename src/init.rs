@@ -130,7 +130,11 @@ async fn init(cfg: &Config, cmd: &InitCmd) -> Result<(), Vec<String>> {
             (Some(_), true, false) => "updated",
             (Some(_), true, true) => "would update",
         };
-        let _ = writeln!(out, "{verb} {} ({})", plan.name, plan.what);
+        if plan.changed() {
+            let _ = writeln!(out, "{verb} {} ({})", plan.name, plan.what);
+        } else {
+            let _ = writeln!(out, "{verb} {}", plan.name);
+        }
         if cmd.dry_run && plan.changed() {
             out.push_str(&diff(&plan.name, plan.old.as_deref(), &plan.new));
         }
