@@ -34,6 +34,8 @@ pub enum Command {
     Stats(StatsCmd),
     /// Check the backend, the models, the usage folder; print a ready `claude mcp add` line.
     Doctor(DoctorCmd),
+    /// Set a project up: merge .mcp.json, add the delegation section to CLAUDE.md and AGENTS.md, print the Codex block.
+    Init(crate::init::InitCmd),
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ pub mod doctor;
 pub mod edit;
 pub mod engine;
 pub mod failure;
+pub mod init;
 pub mod limiter;
 pub mod models;
 pub mod request;
