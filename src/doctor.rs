@@ -190,11 +190,13 @@ async fn check_backend(
                 "start the backend, or set LOCAL_LLM_BASE_URL to where it listens; {BACKEND_HINT}"
             ),
         ),
+        // LiteLLM's proxy without a database answers any key but its master key with HTTP 400
+        // "No connected db." (it would look the key up there).
         BackendError::Status {
-            status: code @ (401 | 403),
+            status: code,
             message,
             ..
-        } => {
+        } if matches!(code, 401 | 403) || (*code == 400 && message.contains("No connected db")) => {
             let fix = if cfg.api_key.is_some() {
                 "the backend refuses LOCAL_LLM_API_KEY: check its value"
             } else {
@@ -427,7 +429,13 @@ async fn check_generation(engine: &Engine, found: &Found, report: &mut Report) {
                         "test generation on {label} ({model}): {}",
                         f.to_string().lines().next().unwrap_or_default()
                     ),
-                    generation_fix(f.reason, engine),
+                    if f.detail.starts_with("HTTP 429") {
+                        "the backend, or a gateway in front of it, is rate-limiting: raise its limit \
+                         for this key and model, or try again later"
+                            .into()
+                    } else {
+                        generation_fix(f.reason, engine)
+                    },
                 );
             }
             _ => {
