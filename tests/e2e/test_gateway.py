@@ -307,7 +307,7 @@ async def _two_at_once(binary, env, errlog, max_tokens, on_both_running=None, ca
 
 def test_calls_at_once_spread_over_both_boxes(binary, gw_env, gateway, errlog):
     starts = {name: len(b.log_text()) for name, b in gateway.boxes.items()}
-    results = anyio.run(_two_at_once, binary, gw_env, errlog, 300)
+    results = anyio.run(_two_at_once, binary, gw_env, errlog, 150)
     for name, r in results.items():
         text = result_text(r)
         m = FAILED_RE.match(text)
