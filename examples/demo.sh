@@ -180,6 +180,7 @@ Point Claude Code at it:
     -e LOCAL_LLM_BASE_URL=$LOCAL_LLM_BASE_URL \\
     -e LOCAL_LLM_MODEL_QUALITY=$LOCAL_LLM_MODEL_QUALITY \\
     -e LOCAL_LLM_MODEL_FAST=$LOCAL_LLM_MODEL_FAST \\
+    -e LOCAL_EXECUTOR_ALLOW_WRITE=1 \\
     -- $BIN
 
 Stop it with: $stop_cmd

@@ -142,13 +142,13 @@ async fn doctor_passes_a_working_setup_and_prints_the_claude_mcp_add_line() {
             format!("– llama-swap not detected (no {root}/running); fine for other backends"),
             format!("✔ usage log {} is writable", d.usage()),
             format!(
-                "✔ workspace {}; writing files (output_path) is off, LOCAL_EXECUTOR_ALLOW_WRITE=1 turns it on",
+                "✔ workspace {}; writing files (delegate_files) is off, LOCAL_EXECUTOR_ALLOW_WRITE=1 turns it on",
                 d.ws()
             ),
             String::new(),
             "All checks passed. Add the server to Claude Code with:".into(),
             format!(
-                "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST={FAST} -- {}",
+                "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST={FAST} --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
                 mock.url,
                 bin()
             ),
@@ -188,7 +188,7 @@ async fn doctor_adds_v1_detects_llama_swap_and_skips_generation_when_asked() {
 – test generation skipped (--no-generate)
 ✔ llama-swap detected at {root}/running: {QUALITY} (ready)
 ✔ usage log {usage} is writable
-✔ workspace {ws}; writing files (output_path) is on, inside it only
+✔ workspace {ws}; writing files (delegate_files) is on, inside it only
 
 All checks passed. Add the server to Claude Code with:
   claude mcp add local-executor --env LOCAL_LLM_BASE_URL={url} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST=qwen2.5-vl-7b --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {bin}
@@ -229,7 +229,7 @@ async fn doctor_fails_when_the_backend_is_not_up() {
             String::new(),
             "1 check failed. Once fixed, add the server to Claude Code with:".into(),
             format!(
-                "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={url} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST={FAST} -- {}",
+                "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={url} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST={FAST} --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
                 bin()
             ),
         ],
@@ -332,7 +332,7 @@ async fn doctor_flags_an_endpoint_pasted_as_the_base_url() {
     assert_eq!(
         lines.last().unwrap().to_string(),
         format!(
-            "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} -- {}",
+            "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
             mock.url,
             bin()
         )
@@ -452,7 +452,7 @@ async fn doctor_never_prints_the_api_key() {
         "{text}"
     );
     assert!(text.ends_with(&format!(
-        "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={url}/v1 --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env \"LOCAL_LLM_API_KEY=$LOCAL_LLM_API_KEY\" -- {}\n  (the key is read from $LOCAL_LLM_API_KEY in your shell; doctor never prints it)\n",
+        "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={url}/v1 --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_EXECUTOR_ALLOW_WRITE=1 --env \"LOCAL_LLM_API_KEY=$LOCAL_LLM_API_KEY\" -- {}\n  (the key is read from $LOCAL_LLM_API_KEY in your shell; doctor never prints it)\n",
         bin()
     )));
 }
@@ -472,7 +472,7 @@ async fn doctor_names_the_binary_bare_when_it_is_on_path() {
         .await;
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(stdout(&out).ends_with(&format!(
-        "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} -- local-executor-mcp\n",
+        "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- local-executor-mcp\n",
         mock.url
     )));
 }
@@ -508,7 +508,7 @@ async fn doctor_accepts_an_ollama_id_without_its_latest_tag_as_the_server_does()
             String::new(),
             "All checks passed. Add the server to Claude Code with:".into(),
             format!(
-                "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY=qwen2.5-coder --env LOCAL_LLM_MODEL_FAST=gemma3:latest -- {}",
+                "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY=qwen2.5-coder --env LOCAL_LLM_MODEL_FAST=gemma3:latest --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
                 mock.url,
                 bin()
             ),
@@ -574,12 +574,12 @@ async fn doctor_shows_each_setting_taken_from_the_flag_over_the_env_over_the_def
     let ws_line = |ws: &std::ffi::OsStr, on: bool| {
         if on {
             format!(
-                "{}; writing files (output_path) is on, inside it only",
+                "{}; writing files (delegate_files) is on, inside it only",
                 p(ws)
             )
         } else {
             format!(
-                "{}; writing files (output_path) is off, LOCAL_EXECUTOR_ALLOW_WRITE=1 turns it on",
+                "{}; writing files (delegate_files) is off, LOCAL_EXECUTOR_ALLOW_WRITE=1 turns it on",
                 p(ws)
             )
         }
@@ -668,5 +668,42 @@ async fn doctor_shows_each_setting_taken_from_the_flag_over_the_env_over_the_def
     assert_eq!(
         after(&out, "✔ quality model "),
         format!("{QUALITY} is served")
+    );
+}
+
+#[tokio::test]
+async fn doctor_lists_each_check_command_and_fails_a_missing_program() {
+    let mock = Mock::start(&[QUALITY]).await;
+    let d = Doctor::new();
+    // PATH holds nothing: a relative program under the workspace is found there, `ruff` is not.
+    let script = d.workspace.path().join("lint.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = d
+        .run(
+            &mock.url,
+            &["--no-generate"],
+            &[
+                ("LOCAL_LLM_MODEL_QUALITY", QUALITY),
+                ("LOCAL_EXECUTOR_CHECK_PYTHON", "ruff check {file}"),
+                ("LOCAL_EXECUTOR_CHECK_SH", "./lint.sh {file}"),
+            ],
+        )
+        .await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "✘ check for python: `ruff check {file}` — ruff is not installed or not on PATH"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: install ruff, or remove LOCAL_EXECUTOR_CHECK_PYTHON"),
+        "{text}"
+    );
+    assert!(
+        text.contains("✔ check for bash: `./lint.sh {file}` ("),
+        "{text}"
     );
 }

@@ -171,13 +171,19 @@ async fn output_path_needs_writing_enabled() {
     let mut h = Harness::start(&mock, &[MODEL, ("LOCAL_EXECUTOR_ALLOW_WRITE", "0")]).await;
     let ws = std::mem::replace(&mut h.workspace, tempfile::tempdir().unwrap());
     let root = ws.path().to_path_buf();
-    refused(
-        h,
-        &mock,
-        json!({"task": "x", "output_path": "a.py"}),
-        &["LOCAL_EXECUTOR_ALLOW_WRITE=1"],
-    )
-    .await;
+    let r = h
+        .call("delegate_code", json!({"task": "x", "output_path": "a.py"}))
+        .await;
+    let text = text_of(&r);
+    assert!(
+        text.starts_with("DELEGATION_FAILED (bad_request): "),
+        "{text}"
+    );
+    assert!(text.contains("LOCAL_EXECUTOR_ALLOW_WRITE=1"), "{text}");
+    assert!(mock.chats().is_empty());
+    let tools = h.client.list_all_tools().await.unwrap();
+    assert!(tools.iter().all(|t| t.name != "delegate_files"));
+    h.stop().await;
     assert!(!root.join("a.py").exists());
 }
 
@@ -240,25 +246,38 @@ async fn output_path_writes_the_file_and_returns_a_short_receipt() {
 }
 
 #[tokio::test]
-async fn an_existing_file_is_replaced_only_with_overwrite() {
+async fn an_existing_file_is_edited_and_replaced_whole_only_with_overwrite() {
     let mock = Mock::start(&["m"]).await;
+    // Without overwrite an existing file is edited: a file this small is asked for whole, and
+    // the planner gets the diff.
+    mock.push(Reply::text("changed"));
     let h = Harness::start(&mock, &[MODEL, WRITE]).await;
-    let mut h = h;
-    // Keep the workspace past the server's exit to look at it afterwards.
-    let ws = std::mem::replace(&mut h.workspace, tempfile::tempdir().unwrap());
-    let root = ws.path().to_path_buf();
-    write(&root, "keep.txt", "original\n");
-    refused(
-        h,
-        &mock,
-        json!({"task": "x", "output_path": "keep.txt"}),
-        &["keep.txt exists", "overwrite"],
-    )
-    .await;
-    assert_eq!(
-        std::fs::read_to_string(root.join("keep.txt")).unwrap(),
-        "original\n"
+    write(h.workspace.path(), "keep.txt", "original\n");
+    let r = h
+        .call(
+            "write_file",
+            json!({"task": "x", "output_path": "keep.txt"}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(
+        text.starts_with("edited keep.txt · +1 −1 lines\n@@ "),
+        "{text}"
     );
+    assert!(text.contains("-original\n+changed\n"), "{text}");
+    let system = mock.chats()[0].body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        system.contains("complete new content of the file"),
+        "{system}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(h.workspace.path().join("keep.txt")).unwrap(),
+        "changed\n"
+    );
+    h.stop().await;
 
     mock.push(Reply::text("replaced"));
     let h = Harness::start(&mock, &[MODEL, WRITE]).await;
@@ -400,7 +419,7 @@ async fn invalid_output_is_not_written() {
         ("csv", "a,b\n1,2,3"),
     ] {
         mock.push(Reply::text(bad));
-        let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+        let h = Harness::start(&mock, &[MODEL, WRITE, ("LOCAL_EXECUTOR_REPAIRS", "0")]).await;
         let r = h
             .call(
                 "write_file",

@@ -42,7 +42,7 @@ pub(super) fn check_workspace(workspace: &Path, allow_write: bool, report: &mut 
     }
     if !allow_write {
         report.pass(format!(
-            "workspace {}; writing files (output_path) is off, LOCAL_EXECUTOR_ALLOW_WRITE=1 turns it on",
+            "workspace {}; writing files (delegate_files) is off, LOCAL_EXECUTOR_ALLOW_WRITE=1 turns it on",
             workspace.display()
         ));
         return;
@@ -52,7 +52,7 @@ pub(super) fn check_workspace(workspace: &Path, allow_write: bool, report: &mut 
         .tempfile_in(workspace)
     {
         Ok(_) => report.pass(format!(
-            "workspace {}; writing files (output_path) is on, inside it only",
+            "workspace {}; writing files (delegate_files) is on, inside it only",
             workspace.display()
         )),
         Err(e) => report.fail(
@@ -69,12 +69,6 @@ pub(super) fn check_workspace(workspace: &Path, allow_write: bool, report: &mut 
 /// artifact is delivered unchecked by it.
 pub(super) fn check_commands(cfg: &crate::config::Config, report: &mut Report) {
     let commands = crate::check::describe(cfg);
-    if commands.is_empty() {
-        report.note(
-            "no check commands configured; code is checked for syntax in-process \
-(LOCAL_EXECUTOR_CHECK_<LANG> adds one, e.g. LOCAL_EXECUTOR_CHECK_PYTHON=\"ruff check {file}\")",
-        );
-    }
     for c in commands {
         match &c.found {
             Some(path) => report.pass(format!(

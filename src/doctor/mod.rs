@@ -129,9 +129,8 @@ fn claude_mcp_add(cfg: &Config, found: &Found) -> String {
     if let Some(f) = &cfg.model_fast {
         env.push(format!("LOCAL_LLM_MODEL_FAST={f}"));
     }
-    if cfg.allow_write {
-        env.push("LOCAL_EXECUTOR_ALLOW_WRITE=1".into());
-    }
+    // The set-up it recommends lets results land on disk (delegate_files), where they save most.
+    env.push("LOCAL_EXECUTOR_ALLOW_WRITE=1".into());
     let mut line = String::from("claude mcp add local-executor");
     for e in &env {
         line.push_str(" --env ");

@@ -156,6 +156,9 @@ impl Engine {
 /// Adds one file's record to the call's.
 fn merge(call: &mut UsageRecord, file: &UsageRecord) {
     call.model = call.model.take().or_else(|| file.model.clone());
+    // The first file written names the call's output, as a single-file call's would.
+    call.output_path = call.output_path.take().or_else(|| file.output_path.clone());
+    call.language = call.language.take().or_else(|| file.language.clone());
     call.prompt_tokens += file.prompt_tokens;
     call.completion_tokens += file.completion_tokens;
     call.usage_estimated |= file.usage_estimated;

@@ -472,6 +472,10 @@ impl Harness {
         tool: &str,
         args: Value,
     ) -> rmcp::service::RequestHandle<RoleClient> {
+        let (tool, args) = match tool {
+            "write_file" => ("delegate_files", as_files(args)),
+            other => (other, args),
+        };
         let mut params = CallToolRequestParams::new(tool.to_string());
         params.arguments = Some(match args {
             Value::Object(o) => o,

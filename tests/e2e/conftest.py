@@ -67,4 +67,5 @@ def server_env(backend: Backend, lex_home: Path, tmp_path_factory) -> dict[str, 
         "LOCAL_LLM_MODEL_FAST": backend.fast,
         "LOCAL_EXECUTOR_HOME": str(lex_home),
         "LOCAL_EXECUTOR_WORKSPACE": str(tmp_path_factory.mktemp("workspace")),
+        "LOCAL_EXECUTOR_ALLOW_WRITE": "1",
     }

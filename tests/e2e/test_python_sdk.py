@@ -49,7 +49,8 @@ def test_tools_list_has_both_tools(binary, server_env, errlog):
             return await s.list_tools()
 
     tools = {t.name: t for t in anyio.run(main).tools}
-    assert set(tools) == {"delegate_code", "list_local_models"}
+    # The README's set-up turns writing on, which serves delegate_files too.
+    assert set(tools) == {"delegate_code", "delegate_files", "list_local_models"}
     assert "task" in tools["delegate_code"].input_schema.get("required", [])
 
 

@@ -1,0 +1,461 @@
+//! `delegate_files` through the real binary: new files and edits of existing ones, several side
+//! by side, each checked before it is written; what the tools list says with writing on and off.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::{Gate, Harness, Mock, Reply, Step, is_error, text_of};
+use rmcp::model::ServerResult;
+use serde_json::{Value, json};
+
+const WRITE: (&str, &str) = ("LOCAL_EXECUTOR_ALLOW_WRITE", "1");
+const MODEL: (&str, &str) = ("LOCAL_LLM_MODEL_QUALITY", "m");
+
+async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    tokio::time::timeout(std::time::Duration::from_secs(30), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not happen within 30 s"))
+}
+
+fn put(root: &std::path::Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// A Python file long enough to be edited by blocks rather than rewritten whole.
+fn long_module() -> String {
+    let mut s = String::from("import os\n\n");
+    for i in 0..70 {
+        s.push_str(&format!("def f{i}(x):\n    return x + {i}\n\n"));
+    }
+    s
+}
+
+fn tool_tokens(tools: &[rmcp::model::Tool]) -> usize {
+    let seen: String = tools
+        .iter()
+        .map(|t| {
+            format!(
+                "{}{}{}",
+                t.name,
+                t.description.as_deref().unwrap_or(""),
+                serde_json::to_string(&t.input_schema).unwrap()
+            )
+        })
+        .collect();
+    tiktoken_rs::o200k_base()
+        .unwrap()
+        .encode_with_special_tokens(&seen)
+        .len()
+}
+
+#[tokio::test]
+async fn tools_carry_annotations_true_to_the_setting() {
+    let mock = Mock::start(&[]).await;
+    let h = Harness::start(&mock, &[]).await;
+    let tools = h.client.list_all_tools().await.unwrap();
+    let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(names, vec!["delegate_code", "list_local_models"]);
+    for t in &tools {
+        let a = t.annotations.as_ref().unwrap();
+        assert_eq!(a.read_only_hint, Some(true), "{}", t.name);
+        assert_eq!(a.destructive_hint, Some(false), "{}", t.name);
+        assert!(a.title.is_some());
+    }
+    let schema = serde_json::to_string(&tools[0].input_schema).unwrap();
+    assert!(
+        !schema.contains("output_path") && !schema.contains("overwrite"),
+        "{schema}"
+    );
+    assert!(tool_tokens(&tools) <= 300, "{} tokens", tool_tokens(&tools));
+    h.stop().await;
+
+    let h = Harness::start(&mock, &[WRITE]).await;
+    let tools = h.client.list_all_tools().await.unwrap();
+    let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(
+        names,
+        vec!["delegate_code", "delegate_files", "list_local_models"]
+    );
+    let files = tools[1].annotations.as_ref().unwrap();
+    assert_eq!(files.read_only_hint, Some(false));
+    assert_eq!(files.destructive_hint, Some(true));
+    assert_eq!(
+        tools[0].annotations.as_ref().unwrap().read_only_hint,
+        Some(true)
+    );
+    let schema = serde_json::to_string(&tools[1].input_schema).unwrap();
+    assert!(
+        !schema.contains("$ref") && !schema.contains("null"),
+        "{schema}"
+    );
+    let tokens = tool_tokens(&tools);
+    assert!(tokens <= 550, "{tokens} tokens with writing on");
+    // The other design weighed: one tool with the file arguments folded in, which could then
+    // not be read-only and so would lose parallel calls.
+    let mut folded = tools[0].clone();
+    let mut schema = (*folded.input_schema).clone();
+    let files_schema = &tools[1].input_schema;
+    for key in ["files", "overwrite"] {
+        schema["properties"]
+            .as_object_mut()
+            .unwrap()
+            .insert(key.into(), files_schema["properties"][key].clone());
+    }
+    schema.remove("required");
+    folded.input_schema = std::sync::Arc::new(schema);
+    folded.description = Some(
+        format!(
+            "{} {}",
+            tools[0].description.as_deref().unwrap(),
+            tools[1].description.as_deref().unwrap()
+        )
+        .into(),
+    );
+    let one_tool = tool_tokens(&[folded, tools[2].clone()]);
+    eprintln!(
+        "tools/list tokens (o200k): writing off {off}, writing on {tokens}; one folded tool {one_tool}",
+        off = tool_tokens(&[tools[0].clone(), tools[2].clone()])
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn delegate_code_refuses_output_path_and_names_the_tool_that_writes() {
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let r = h
+        .call("delegate_code", json!({"task": "x", "output_path": "a.py"}))
+        .await;
+    let text = text_of(&r);
+    assert!(
+        text.starts_with("DELEGATION_FAILED (bad_request): "),
+        "{text}"
+    );
+    assert!(text.contains("delegate_files"), "{text}");
+    assert!(mock.chats().is_empty());
+    assert!(!h.workspace.path().join("a.py").exists());
+    let lines = h.stop().await;
+    assert_eq!(lines[0]["reason"], "bad_request");
+}
+
+#[tokio::test]
+async fn an_edit_is_applied_with_a_diff_and_the_files_mode_kept() {
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let root = h.workspace.path().to_path_buf();
+    let original = long_module();
+    put(&root, "pkg/mod.py", &original);
+    std::fs::set_permissions(
+        root.join("pkg/mod.py"),
+        std::fs::Permissions::from_mode(0o750),
+    )
+    .unwrap();
+    mock.push(Reply::text(
+        "<<<<<<< SEARCH\ndef f3(x):\n    return x + 3\n=======\ndef f3(x):\n    \"\"\"Add three.\"\"\"\n    return x + 3\n>>>>>>> REPLACE\n",
+    ));
+    let r = h
+        .call(
+            "delegate_files",
+            json!({"files": [{"path": "pkg/mod.py", "task": "give f3 a docstring"}]}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(!is_error(&r), "{text}");
+    assert!(
+        text.starts_with("edited pkg/mod.py · +1 −0 lines\n@@ "),
+        "{text}"
+    );
+    assert!(text.contains("+    \"\"\"Add three.\"\"\""), "{text}");
+    assert!(text.contains("checked: python syntax"), "{text}");
+    let now = std::fs::read_to_string(root.join("pkg/mod.py")).unwrap();
+    assert_eq!(
+        now,
+        original.replace("def f3(x):\n", "def f3(x):\n    \"\"\"Add three.\"\"\"\n")
+    );
+    let mode = std::fs::metadata(root.join("pkg/mod.py"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o750);
+    // The model saw the file and the block format.
+    let body = &mock.chats()[0].body;
+    assert!(
+        body["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("SEARCH")
+    );
+    assert!(
+        body["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("def f69(x):")
+    );
+    let lines = h.stop().await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["tool"], "delegate_files");
+    assert_eq!(lines[0]["ok"], true);
+    assert_eq!(lines[0]["output_path"], "pkg/mod.py");
+    assert_eq!(lines[0]["disk_chars"], "    \"\"\"Add three.\"\"\"\n".len());
+    assert_eq!(lines[0]["files"], 1);
+    assert_eq!(lines[0]["files_failed"], 0);
+}
+
+#[tokio::test]
+async fn a_search_text_that_matches_nowhere_is_sent_back_and_repaired() {
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let root = h.workspace.path().to_path_buf();
+    put(&root, "m.py", &long_module());
+    mock.push(Reply::text(
+        "<<<<<<< SEARCH\ndef f3(y):\n=======\ndef g3(y):\n>>>>>>> REPLACE\n",
+    ));
+    mock.push(Reply::text(
+        "<<<<<<< SEARCH\ndef f3(x):\n=======\ndef g3(x):\n>>>>>>> REPLACE\n",
+    ));
+    let r = h
+        .call(
+            "delegate_files",
+            json!({"files": [{"path": "m.py", "task": "rename f3 to g3"}]}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(!is_error(&r), "{text}");
+    assert!(text.contains("· 1 repair]"), "{text}");
+    let repair = mock.chats()[1].body["messages"][3]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        repair.contains("def f3(y):") || repair.to_lowercase().contains("match"),
+        "{repair}"
+    );
+    assert!(
+        std::fs::read_to_string(root.join("m.py"))
+            .unwrap()
+            .contains("def g3(x):")
+    );
+    let lines = h.stop().await;
+    assert_eq!(lines[0]["repairs"], 1);
+}
+
+#[tokio::test]
+async fn an_ambiguous_search_text_is_refused_and_the_file_left_alone() {
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(&mock, &[MODEL, WRITE, ("LOCAL_EXECUTOR_REPAIRS", "0")]).await;
+    let root = h.workspace.path().to_path_buf();
+    let original = long_module() + "def a():\n    pass\n\ndef b():\n    pass\n";
+    put(&root, "m.py", &original);
+    mock.push(Reply::text(
+        "<<<<<<< SEARCH\n    pass\n=======\n    return None\n>>>>>>> REPLACE\n",
+    ));
+    let r = h
+        .call(
+            "delegate_files",
+            json!({"files": [{"path": "m.py", "task": "return None"}]}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(is_error(&r), "{text}");
+    assert!(
+        text.starts_with("DELEGATION_FAILED (invalid_output): m.py: "),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("m.py")).unwrap(),
+        original
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_edit_whose_result_fails_its_check_leaves_the_file_untouched() {
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(&mock, &[MODEL, WRITE, ("LOCAL_EXECUTOR_REPAIRS", "0")]).await;
+    let root = h.workspace.path().to_path_buf();
+    let original = long_module();
+    put(&root, "m.py", &original);
+    mock.push(Reply::text(
+        "<<<<<<< SEARCH\ndef f3(x):\n=======\ndef f3(x:\n>>>>>>> REPLACE\n",
+    ));
+    let r = h
+        .call(
+            "delegate_files",
+            json!({"files": [{"path": "m.py", "task": "break it"}]}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(
+        text.starts_with("DELEGATION_FAILED (invalid_output): m.py: python syntax"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("m.py")).unwrap(),
+        original
+    );
+    let lines = h.stop().await;
+    assert_eq!(
+        lines[0]["checks"],
+        json!([{"name": "python syntax", "verdict": "fail"}])
+    );
+}
+
+#[tokio::test]
+async fn a_file_changed_on_disk_during_generation_is_not_overwritten() {
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let root = h.workspace.path().to_path_buf();
+    put(&root, "m.py", &long_module());
+    let gate = Gate::default();
+    mock.push(
+        Reply::tokens(
+            &["<<<<<<< SEARCH\ndef f3(x):\n=======\ndef g3(x):\n>>>>>>> REPLACE\n"],
+            "stop",
+        )
+        .before_head(vec![Step::Gate(gate.clone())]),
+    );
+    let handle = h
+        .start_call(
+            "delegate_files",
+            json!({"files": [{"path": "m.py", "task": "rename f3"}]}),
+        )
+        .await;
+    bounded("the request reaching the model", mock.wait_chats(1)).await;
+    put(&root, "m.py", "# rewritten by someone else\n");
+    gate.open();
+    let ServerResult::CallToolResult(r) =
+        bounded("the call", handle.await_response()).await.unwrap()
+    else {
+        panic!("not a tool result");
+    };
+    let text = text_of(&r);
+    assert!(is_error(&r), "{text}");
+    assert!(text.contains("changed"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("m.py")).unwrap(),
+        "# rewritten by someone else\n"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_of_three_runs_side_by_side_and_reports_its_one_failure() {
+    let mock = Mock::start(&["m"]).await;
+    let gate = Gate::default();
+    // Each answer waits until all three requests have arrived: only overlapping calls pass.
+    for text in ["{\"a\": 1}", "{\"b\": 2}", "{broken"] {
+        mock.push(Reply::tokens(&[text], "stop").before_head(vec![Step::Gate(gate.clone())]));
+    }
+    let h = Harness::start(&mock, &[MODEL, WRITE, ("LOCAL_EXECUTOR_REPAIRS", "0")]).await;
+    let root = h.workspace.path().to_path_buf();
+    let handle = h
+        .start_call(
+            "delegate_files",
+            json!({"files": [
+                {"path": "data/a.json", "task": "the object"},
+                {"path": "data/c.json", "task": "a third"},
+                {"path": "data/b.json", "task": "another object"},
+            ]}),
+        )
+        .await;
+    bounded("three overlapping requests", mock.wait_chats(3)).await;
+    for _ in 0..3 {
+        gate.open();
+    }
+    let ServerResult::CallToolResult(r) =
+        bounded("the batch", handle.await_response()).await.unwrap()
+    else {
+        panic!("not a tool result");
+    };
+    let text = text_of(&r);
+    assert!(!is_error(&r), "two files landed: {text}");
+    // Which request got which answer depends on arrival order; one file fails either way.
+    let wrote = text.matches("\nwrote ").count() + usize::from(text.starts_with("wrote "));
+    assert_eq!(wrote, 2, "{text}");
+    assert_eq!(
+        text.matches("DELEGATION_FAILED (invalid_output): ").count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        text.trim_end()
+            .ends_with("1 of 3 files failed: write those yourself."),
+        "{text}"
+    );
+    let written = ["data/a.json", "data/c.json", "data/b.json"]
+        .iter()
+        .filter(|p| root.join(p).exists())
+        .count();
+    assert_eq!(written, 2);
+    let lines = h.stop().await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["files"], 3);
+    assert_eq!(lines[0]["files_failed"], 1);
+    assert_eq!(lines[0]["ok"], false);
+    assert!(lines[0]["disk_chars"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn bad_batches_are_refused_before_any_generation() {
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    for (args, words) in [
+        (json!({"files": []}), "empty"),
+        (
+            json!({"files": [{"path": "a.py", "task": "x"}, {"path": "./a.py", "task": "y"}]}),
+            "twice",
+        ),
+        (
+            json!({"files": (0..17).map(|i| json!({"path": format!("f{i}.py"), "task": "x"})).collect::<Vec<Value>>()}),
+            "at most",
+        ),
+    ] {
+        let text = text_of(&h.call("delegate_files", args).await);
+        assert!(
+            text.starts_with("DELEGATION_FAILED (bad_request): "),
+            "{text}"
+        );
+        assert!(text.contains(words), "{text}");
+    }
+    for path in [
+        ".git/config",
+        ".mcp.json",
+        "../outside.py",
+        ".claude/settings.json",
+    ] {
+        let text = text_of(
+            &h.call(
+                "delegate_files",
+                json!({"files": [{"path": path, "task": "x"}]}),
+            )
+            .await,
+        );
+        assert!(
+            text.starts_with("DELEGATION_FAILED (bad_request): "),
+            "{path}: {text}"
+        );
+    }
+    assert!(mock.chats().is_empty(), "nothing refused reached the model");
+    let lines = h.stop().await;
+    assert!(
+        lines.iter().all(|l| l["reason"] == "bad_request"),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn delegate_files_is_not_served_when_writing_is_off() {
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(&mock, &[MODEL]).await;
+    let mut params = rmcp::model::CallToolRequestParams::new("delegate_files");
+    params.arguments = json!({"files": [{"path": "a.py", "task": "x"}]})
+        .as_object()
+        .cloned();
+    assert!(h.client.call_tool(params).await.is_err(), "an unknown tool");
+    assert!(!h.workspace.path().join("a.py").exists());
+    assert!(mock.chats().is_empty());
+    h.stop().await;
+}
