@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{CheckCommand, Config};
 use crate::usage::{CheckRecord, Verdict};
 
+#[allow(unused_imports)] // for `doctor`, once it lists the commands
 pub(crate) use command::{CommandInfo, describe};
 
 /// Lines of a checker's message kept for the model and the planner.
