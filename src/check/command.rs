@@ -77,6 +77,9 @@ impl Run<'_> {
         let Some(program) = self.argv.first() else {
             return Outcome::new(name, Verdict::Error, "the check command is empty");
         };
+        if cancel.is_cancelled() {
+            return Outcome::new(name, Verdict::Error, "cancelled");
+        }
         let args = substitute(&self.argv[1..], self.file);
         let resolved = resolve_relative(program, self.workdir);
         let mut cmd = tokio::process::Command::new(&resolved);
@@ -124,9 +127,10 @@ impl Run<'_> {
             (status, out, err)
         };
         let ended = tokio::select! {
+            biased;
+            () = cancel.cancelled() => None,
             ended = finished => Some(ended),
             () = tokio::time::sleep(self.timeout) => None,
-            () = cancel.cancelled() => None,
         };
         let Some((status, out, err)) = ended else {
             kill(&mut child).await;
@@ -417,7 +421,7 @@ mod tests {
     async fn cancellation_kills_the_command_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let file = artifact(dir.path(), "");
-        let argv = argv("sleep 30");
+        let argv = argv("sh -c 'sleep 30'");
         let cancel = CancellationToken::new();
         let run = Run {
             argv: &argv,

@@ -340,7 +340,7 @@ impl Checker {
             }
         }
         let commands: Vec<&CheckCommand> = self.commands_for(lang).collect();
-        if commands.is_empty() {
+        if commands.is_empty() || cancel.is_cancelled() {
             return report;
         }
         // Kept alive until every command has run; dropping it removes the folder.
