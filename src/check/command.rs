@@ -3,6 +3,7 @@
 //! directory, stdin closed, its output captured up to a cap, under a timeout. On timeout or
 //! cancellation the whole process group is killed, so a checker that forks cannot outlive it.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -76,8 +77,10 @@ impl Run<'_> {
         let Some(program) = self.argv.first() else {
             return Outcome::new(name, Verdict::Error, "the check command is empty");
         };
-        let file = self.file.to_string_lossy();
-        let args = substitute(&self.argv[1..], &file);
+        if cancel.is_cancelled() {
+            return Outcome::new(name, Verdict::Error, "cancelled");
+        }
+        let args = substitute(&self.argv[1..], self.file);
         let resolved = resolve_relative(program, self.workdir);
         let mut cmd = tokio::process::Command::new(&resolved);
         cmd.args(&args)
@@ -124,9 +127,10 @@ impl Run<'_> {
             (status, out, err)
         };
         let ended = tokio::select! {
+            biased;
+            () = cancel.cancelled() => None,
             ended = finished => Some(ended),
             () = tokio::time::sleep(self.timeout) => None,
-            () = cancel.cancelled() => None,
         };
         let Some((status, out, err)) = ended else {
             kill(&mut child).await;
@@ -140,12 +144,13 @@ impl Run<'_> {
                 )
             };
         };
-        let output = self.output(&out, &err, &file);
+        let output = self.output(&out, &err);
         judge(name, status, output)
     }
 
-    /// stdout then stderr, the checked file's path shown as `shown_as`.
-    fn output(&self, out: &[u8], err: &[u8], file: &str) -> String {
+    /// stdout then stderr, the checked file's path shown as `shown_as`, whether the checker
+    /// printed it whole or relative to the workspace (as ruff and eslint do).
+    fn output(&self, out: &[u8], err: &[u8]) -> String {
         let mut text = String::from_utf8_lossy(out).trim_end().to_string();
         let err = String::from_utf8_lossy(err);
         let err = err.trim_end();
@@ -155,11 +160,18 @@ impl Run<'_> {
             }
             text.push_str(err);
         }
-        if file.is_empty() {
-            text
-        } else {
-            text.replace(file, self.shown_as)
+        let whole = self.file.to_string_lossy();
+        let relative = self
+            .file
+            .strip_prefix(self.workdir)
+            .map(|p| p.to_string_lossy())
+            .unwrap_or_default();
+        for path in [whole, relative] {
+            if !path.is_empty() {
+                text = text.replace(path.as_ref(), self.shown_as);
+            }
         }
+        text
     }
 }
 
@@ -210,16 +222,22 @@ async fn kill(child: &mut tokio::process::Child) {
 }
 
 /// Each argument with `{file}` replaced by the path; the path appended when no argument has it.
-fn substitute(args: &[String], file: &str) -> Vec<String> {
-    if args.iter().any(|a| a.contains(FILE_PLACEHOLDER)) {
-        args.iter()
-            .map(|a| a.replace(FILE_PLACEHOLDER, file))
-            .collect()
-    } else {
-        let mut args = args.to_vec();
-        args.push(file.to_string());
-        args
+/// A bare `{file}` passes the path as it is, even when it is not UTF-8.
+fn substitute(args: &[String], file: &Path) -> Vec<OsString> {
+    if !args.iter().any(|a| a.contains(FILE_PLACEHOLDER)) {
+        let mut all: Vec<OsString> = args.iter().map(OsString::from).collect();
+        all.push(file.as_os_str().to_owned());
+        return all;
     }
+    args.iter()
+        .map(|a| {
+            if a == FILE_PLACEHOLDER {
+                file.as_os_str().to_owned()
+            } else {
+                a.replace(FILE_PLACEHOLDER, &file.to_string_lossy()).into()
+            }
+        })
+        .collect()
 }
 
 /// A relative program path with a separator (`./node_modules/.bin/tsc`) is taken from the
@@ -403,7 +421,7 @@ mod tests {
     async fn cancellation_kills_the_command_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let file = artifact(dir.path(), "");
-        let argv = argv("sleep 30");
+        let argv = argv("sh -c 'sleep 30'");
         let cancel = CancellationToken::new();
         let run = Run {
             argv: &argv,
@@ -450,8 +468,12 @@ mod tests {
         let o = run_in("echo", &file, dir.path(), LONG).await;
         assert_eq!(o.verdict, Verdict::Pass);
         assert_eq!(
-            substitute(&argv("-q"), "/t/a.py"),
-            ["-q".to_string(), "/t/a.py".to_string()]
+            substitute(&argv("-q"), Path::new("/t/a.py")),
+            [OsString::from("-q"), OsString::from("/t/a.py")]
+        );
+        assert_eq!(
+            substitute(&argv("--in={file} {file}"), Path::new("/t/a.py")),
+            [OsString::from("--in=/t/a.py"), OsString::from("/t/a.py")]
         );
     }
 
@@ -487,6 +509,52 @@ mod tests {
         let o = run_in("sh -c 'kill -9 $$'", &file, dir.path(), LONG).await;
         assert_eq!(o.verdict, Verdict::Error);
         assert_eq!(o.message, "killed by signal 9");
+    }
+
+    #[tokio::test]
+    async fn a_staged_file_is_named_as_its_output_path_even_when_printed_relative() {
+        let ws = tempfile::tempdir().unwrap();
+        std::fs::create_dir(ws.path().join("pkg")).unwrap();
+        let staged = ws.path().join("pkg/.mod.py.tmp42");
+        std::fs::write(&staged, "x = 1\n").unwrap();
+        let argv = argv("sh -c 'echo \"$0:1: bad\"; echo \"pkg/.mod.py.tmp42:2: worse\"; exit 1'");
+        let run = Run {
+            argv: &argv,
+            file: &staged,
+            shown_as: "pkg/mod.py",
+            workdir: ws.path(),
+            timeout: LONG,
+        };
+        let o = run.run(&CancellationToken::new()).await;
+        assert_eq!(o.message, "pkg/mod.py:1: bad\npkg/mod.py:2: worse");
+    }
+
+    #[test]
+    fn describe_lists_each_command_and_whether_its_program_exists() {
+        use clap::Parser;
+        let ws = tempfile::tempdir().unwrap();
+        let cli = crate::config::Cli::try_parse_from([
+            "x",
+            "--home",
+            "/tmp/h",
+            "--workspace",
+            ws.path().to_str().unwrap(),
+            "--check",
+            "py=sh -n {file}",
+            "--check",
+            "ts=no-such-program-4217 --noEmit",
+        ])
+        .unwrap();
+        let cfg = Config::from_settings(&cli.settings).unwrap();
+        let listed = describe(&cfg);
+        let first = listed.iter().find(|c| c.language == "python").unwrap();
+        assert_eq!(
+            (first.program.as_str(), first.command.as_str()),
+            ("sh", "sh -n {file}")
+        );
+        assert!(first.found.is_some());
+        let second = listed.iter().find(|c| c.language == "typescript").unwrap();
+        assert_eq!(second.found, None);
     }
 
     #[test]

@@ -1,11 +1,8 @@
 //! Verdicts on an artifact before it is delivered: which language it is (a name, an alias or a
 //! path's extension), an in-process parse (tree-sitter grammars for code, parsers for the data
 //! formats), then the check commands the user configured for that language, run on a temporary
-//! or staged file. Each check yields an [`Outcome`] with a message short enough to send back to
+//! copy. Each check yields an [`Outcome`] with a message short enough to send back to
 //! the model for a repair. Nothing here decides what to do with a failure; the engine does.
-
-// Until the engine calls it, the library is only reached by its tests and the benchmark.
-#![allow(dead_code)]
 
 pub(crate) mod command;
 pub(crate) mod data;
@@ -260,21 +257,12 @@ impl Report {
         self.outcomes.iter().map(Outcome::record).collect()
     }
 
-    /// The checks' names joined for the footer: `python syntax, ruff`.
-    pub(crate) fn names(&self) -> String {
+    /// The checks' names joined: `python syntax, ruff`.
+    #[cfg(test)]
+    fn names(&self) -> String {
         let names: Vec<&str> = self.outcomes.iter().map(|o| o.name.as_str()).collect();
         names.join(", ")
     }
-}
-
-/// Where the command checks read the artifact from.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Target<'a> {
-    /// An inline result: the checker writes it to a file of its own in a fresh temporary folder.
-    Inline,
-    /// The staged temporary file of an `output_path` write, before its rename. `shown_as` (the
-    /// workspace-relative output path) replaces the staged path in messages.
-    Staged { path: &'a Path, shown_as: &'a str },
 }
 
 /// The checks in effect, built once from the configuration.
@@ -301,7 +289,8 @@ impl Checker {
     }
 
     /// The names of the checks that would run for `lang`, in order; empty means `unchecked`.
-    pub(crate) fn plan(&self, lang: Option<&Language>) -> Vec<String> {
+    #[cfg(test)]
+    fn plan(&self, lang: Option<&Language>) -> Vec<String> {
         let Some(lang) = lang else {
             return Vec::new();
         };
@@ -322,7 +311,6 @@ impl Checker {
         &self,
         artifact: &str,
         lang: Option<&Language>,
-        target: Target<'_>,
         cancel: &CancellationToken,
     ) -> Report {
         let mut report = Report::default();
@@ -339,29 +327,23 @@ impl Checker {
             }
         }
         let commands: Vec<&CheckCommand> = self.commands_for(lang).collect();
-        if commands.is_empty() {
+        if commands.is_empty() || cancel.is_cancelled() {
             return report;
         }
-        // Kept alive until every command has run; dropping it removes the folder.
-        let mut _inline_dir = None;
-        let (file, shown_as) = match target {
-            Target::Staged { path, shown_as } => (path.to_path_buf(), shown_as.to_string()),
-            Target::Inline => match write_inline(artifact, lang) {
-                Ok((dir, file, shown_as)) => {
-                    _inline_dir = Some(dir);
-                    (file, shown_as)
+        // The artifact goes to a file of its own in a fresh temporary folder, never into the
+        // workspace; the folder goes when this returns.
+        let (_dir, file, shown_as) = match write_inline(artifact, lang) {
+            Ok(written) => written,
+            Err(e) => {
+                for c in commands {
+                    report.outcomes.push(Outcome::new(
+                        command::name(&c.argv),
+                        Verdict::Error,
+                        format!("cannot write the temporary file: {e}"),
+                    ));
                 }
-                Err(e) => {
-                    for c in commands {
-                        report.outcomes.push(Outcome::new(
-                            command::name(&c.argv),
-                            Verdict::Error,
-                            format!("cannot write the temporary file: {e}"),
-                        ));
-                    }
-                    return report;
-                }
-            },
+                return report;
+            }
         };
         for c in commands {
             let run = command::Run {
@@ -587,9 +569,7 @@ mod tests {
         let checker = checker_with(&[("python", "sh -c 'exit 0'")], ws.path());
         let lang = Language::from_name("py");
         let cancel = CancellationToken::new();
-        let report = checker
-            .check("def f(:\n", lang.as_ref(), Target::Inline, &cancel)
-            .await;
+        let report = checker.check("def f(:\n", lang.as_ref(), &cancel).await;
         assert_eq!(report.outcomes.len(), 1);
         let failure = report.failure().unwrap();
         assert_eq!(failure.name, "python syntax");
@@ -597,12 +577,7 @@ mod tests {
         assert!(!report.checked());
 
         let report = checker
-            .check(
-                "def f():\n    return 1\n",
-                lang.as_ref(),
-                Target::Inline,
-                &cancel,
-            )
+            .check("def f():\n    return 1\n", lang.as_ref(), &cancel)
             .await;
         assert_eq!(report.names(), "python syntax, sh");
         assert!(report.checked());
@@ -622,7 +597,6 @@ mod tests {
             .check(
                 "const a: number = 1;\n",
                 Language::from_name("ts").as_ref(),
-                Target::Inline,
                 &cancel,
             )
             .await;
@@ -640,28 +614,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_staged_file_is_checked_in_place_and_named_as_its_output_path() {
-        let ws = tempfile::tempdir().unwrap();
-        let staged = ws.path().join(".out.json.tmp123");
-        std::fs::write(&staged, "{\"a\": 1}\n").unwrap();
-        let checker = checker_with(&[("json", "sh -c 'echo \"bad: $0\"; exit 3'")], ws.path());
-        let cancel = CancellationToken::new();
-        let report = checker
-            .check(
-                "{\"a\": 1}\n",
-                Language::from_name("json").as_ref(),
-                Target::Staged {
-                    path: &staged,
-                    shown_as: "conf/out.json",
-                },
-                &cancel,
-            )
-            .await;
-        assert_eq!(report.names(), "json parse, sh");
-        assert_eq!(report.outcomes[1].message, "bad: conf/out.json");
-    }
-
-    #[tokio::test]
     async fn a_missing_program_does_not_stop_the_next_command() {
         let ws = tempfile::tempdir().unwrap();
         let checker = checker_with(
@@ -676,7 +628,6 @@ mod tests {
             .check(
                 "fun main() {}\n",
                 Language::from_name("kotlin").as_ref(),
-                Target::Inline,
                 &cancel,
             )
             .await;
@@ -690,12 +641,10 @@ mod tests {
     async fn no_language_means_no_checks() {
         let checker = checker_with(&[("python", "sh -c 'exit 1'")], &std::env::temp_dir());
         let cancel = CancellationToken::new();
-        let report = checker.check("x", None, Target::Inline, &cancel).await;
+        let report = checker.check("x", None, &cancel).await;
         assert!(report.outcomes.is_empty() && !report.checked());
         let md = Language::from_name("md");
-        let report = checker
-            .check("# T\n", md.as_ref(), Target::Inline, &cancel)
-            .await;
+        let report = checker.check("# T\n", md.as_ref(), &cancel).await;
         assert!(report.outcomes.is_empty());
     }
 }

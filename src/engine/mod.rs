@@ -18,7 +18,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, BackendError};
-use crate::check::{self, Checker, Language, Target};
+use crate::check::{self, Checker, Language};
 use crate::clean;
 use crate::config::{Config, Tier};
 use crate::edit;
@@ -408,10 +408,7 @@ impl Engine {
             let artifact = self.accept(&generation, model, req, language, cap, record)?;
             let problem = match shape.apply(&artifact, &generation.content) {
                 Ok(artifact) => {
-                    let verdicts = self
-                        .checker
-                        .check(&artifact, language, Target::Inline, ct)
-                        .await;
+                    let verdicts = self.checker.check(&artifact, language, ct).await;
                     if ct.is_cancelled() {
                         return Err(cancelled());
                     }
