@@ -3,8 +3,8 @@ in front of two real llama.cpp servers, with the proxy's master key as LOCAL_LLM
 through the official Python SDK and the CLI like the rest of the suite. Plus a scripted upstream
 behind the same proxy for the faults a real server cannot be made to produce (a 500, a 429).
 
-The fixture starts its own two boxes and proxy (a minute) and stops them at the end. The killed-box
-test runs last: it leaves one box dead."""
+The module fixture starts its own two boxes and proxy (half a minute) and stops them after the
+last test of this file. The killed-box test runs last: it leaves one box dead."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ class Gateway:
     upstream: ScriptedUpstream
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def gateway(tmp_path_factory) -> Gateway:
     if not os.access(REPO / ".venv-gateway" / "bin" / "litellm", os.X_OK) and not os.environ.get("LEX_GATEWAY_VENV"):
         pytest.exit("the gateway venv is missing: tests/e2e/run.sh sets it up (scripts/gateway.sh setup)", returncode=4)
@@ -110,13 +110,13 @@ def gateway(tmp_path_factory) -> Gateway:
                            timeout=HANG_BOUND)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def gw_home(tmp_path_factory) -> Path:
     """This module's own LOCAL_EXECUTOR_HOME: its calls stay out of the suite's usage ledger."""
     return tmp_path_factory.mktemp("lex-home-gateway")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def gw_env(gateway: Gateway, gw_home: Path, tmp_path_factory) -> dict[str, str]:
     """The README's team setup: the gateway's URL, its master key, its model names."""
     return {
