@@ -106,10 +106,15 @@ def _run(cmd: list[str], cwd: Path, stdin: str | None = None, timeout: int = CHE
     return p, ""
 
 
-def _tail(text: str, n: int = 300) -> str:
-    text = text.strip()
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    out = lines[-1] if lines else ""
+def _tail(text: str, n: int = 200) -> str:
+    """The last line of an error output; with the line before it when the last one is a bare
+    exception name (a failed `assert` says only `AssertionError`)."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip() and set(ln.strip()) != {"^"}]
+    if not lines:
+        return ""
+    out = lines[-1]
+    if len(lines) > 1 and re.fullmatch(r"[\w.]+(Error|Exception)", out):
+        out = f"{out}: {lines[-2]}"
     return out[:n]
 
 
@@ -190,7 +195,11 @@ def check_node(art: str, spec: dict, tmp: Path):
     p, err = _run(["node", name], tmp)
     if p is None:
         return False, err
-    return p.returncode == 0, "" if p.returncode == 0 else _tail(p.stderr)
+    if p.returncode == 0:
+        return True, ""
+    # Node prints the source line, a caret, the error, a stack and its version: keep the error.
+    first = next((ln.strip() for ln in p.stderr.splitlines() if re.match(r"\s*\w*Error\b", ln)), "")
+    return False, (first or _tail(p.stderr))[:200]
 
 
 def _balanced(text: str) -> str | None:
