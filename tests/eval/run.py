@@ -49,7 +49,7 @@ except ImportError:  # pragma: no cover - said plainly below
 EVAL_DIR = Path(__file__).resolve().parent
 REPO = EVAL_DIR.parent.parent
 TASKS_DIR = EVAL_DIR / "tasks"
-DEFAULT_MAX_TOKENS = 320
+DEFAULT_MAX_TOKENS = 200
 CHECK_TIMEOUT = 30  # seconds for one checker subprocess (python, node, bash, rustc)
 
 
