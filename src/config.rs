@@ -29,38 +29,11 @@ pub enum Command {
     /// Serve MCP over stdio (the default).
     Serve,
     /// Run one delegation from the shell: artifact on stdout, footer on stderr, exit 3 on failure.
-    Delegate(DelegateCmd),
+    Delegate(crate::request::CodeRequest),
     /// Aggregate usage.jsonl: calls, fallback rate, tokens, latency, estimated savings.
     Stats(StatsCmd),
     /// Check the backend, the models, the usage folder; print a ready `claude mcp add` line.
     Doctor(DoctorCmd),
-}
-
-#[derive(Debug, Args)]
-pub struct DelegateCmd {
-    /// The precise, self-contained spec of what to generate.
-    pub task: String,
-    /// Which configured model serves the call.
-    #[arg(long, value_enum, default_value_t = Tier::Quality)]
-    pub tier: Tier,
-    /// Expected language or format (python, typescript, json, yaml, ...).
-    #[arg(long)]
-    pub language: Option<String>,
-    /// Inline context for the model.
-    #[arg(long)]
-    pub context: Option<String>,
-    /// A workspace file (`path` or `path:START-END`) for the model to read; repeatable.
-    #[arg(long = "context-file")]
-    pub context_files: Vec<String>,
-    /// Write the artifact to this workspace path (needs --allow-write).
-    #[arg(long)]
-    pub output_path: Option<String>,
-    /// Replace an existing file at --output-path.
-    #[arg(long)]
-    pub overwrite: bool,
-    /// Upper bound on generated tokens.
-    #[arg(long)]
-    pub max_tokens: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +165,43 @@ pub struct Settings {
     /// Most backend calls in flight at once; the rest queue [default: unlimited].
     #[arg(long, env = "LOCAL_LLM_MAX_CONCURRENT", global = true)]
     pub max_concurrent: Option<usize>,
+    /// More paths never written, comma-separated: names (`*.pem`, `secrets/`) or paths from the
+    /// workspace root (`deploy/prod`), added to the built-in list.
+    #[arg(
+        long,
+        env = "LOCAL_EXECUTOR_PROTECTED",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub protected: Vec<String>,
+    /// Most diff lines in an edit's receipt.
+    #[arg(
+        long,
+        env = "LOCAL_EXECUTOR_MAX_DIFF_LINES",
+        default_value_t = 80,
+        global = true
+    )]
+    pub max_diff_lines: usize,
+    /// `off` asks thinking models (Qwen3 and the like) not to think: mechanical work needs no
+    /// reasoning, and a thinking model can spend its whole budget on it. `auto` leaves it to the
+    /// model.
+    #[arg(long, env = "LOCAL_LLM_THINK", value_enum, default_value_t = Think::Auto, global = true)]
+    pub think: Think,
+    /// Corrected answers asked for when a check fails, before giving up.
+    #[arg(
+        long,
+        env = "LOCAL_EXECUTOR_REPAIRS",
+        default_value_t = 2,
+        global = true
+    )]
+    pub max_repairs: u32,
+}
+
+/// Whether a thinking model is asked to think.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Think {
+    Auto,
+    Off,
 }
 
 /// A temperature to send, or none to leave the backend's own.
@@ -244,6 +254,14 @@ pub struct Config {
     pub max_context_bytes: u64,
     pub max_concurrent: Option<usize>,
     pub temperature: Option<f64>,
+    /// The user's protected-path patterns, blank entries dropped.
+    pub protected: Vec<String>,
+    pub max_diff_lines: usize,
+    /// Send `chat_template_kwargs: {"enable_thinking": false}`.
+    pub no_think: bool,
+    pub max_repairs: u32,
+    /// User name and password taken out of the base URL: sent as basic auth, never printed.
+    pub base_auth: Option<(String, Option<String>)>,
 }
 
 // The key must never reach a log line, so Debug is written by hand.
@@ -273,9 +291,11 @@ impl Config {
             Some(w) => w.clone(),
             None => std::env::current_dir()?,
         };
+        let (base_url_raw, base_auth) = split_credentials(s.base_url.trim());
         Ok(Config {
-            base_url: normalize_base_url(&s.base_url)?,
-            base_url_raw: s.base_url.trim().to_string(),
+            base_url: normalize_base_url(&base_url_raw)?,
+            base_url_raw,
+            base_auth,
             model_quality: non_empty(&s.model_quality),
             model_fast: non_empty(&s.model_fast),
             api_key: non_empty(&s.api_key),
@@ -291,7 +311,31 @@ impl Config {
             max_context_bytes: s.max_context_bytes,
             max_concurrent: s.max_concurrent.filter(|n| *n > 0),
             temperature: s.temperature.0,
+            protected: s
+                .protected
+                .iter()
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
+            max_diff_lines: s.max_diff_lines,
+            no_think: s.think == Think::Off,
+            max_repairs: s.max_repairs,
         })
+    }
+
+    /// `text` with every secret of the settings masked: the API key, and the password of a base
+    /// URL (`https://user:pass@box/v1`), which some error messages quote.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        if let Some(key) = self.api_key.as_deref().filter(|k| !k.is_empty()) {
+            out = out.replace(key, "<LOCAL_LLM_API_KEY>");
+        }
+        if let Some((_, Some(pass))) = &self.base_auth
+            && !pass.is_empty()
+        {
+            out = out.replace(pass.as_str(), "<password>");
+        }
+        out
     }
 
     /// The server root, for llama-swap's `/running` which lives beside `/v1`, not under it.
@@ -309,6 +353,30 @@ fn non_empty(v: &Option<String>) -> Option<String> {
     v.as_ref()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// Takes `user:pass@` out of a URL, so that what is kept, logged and printed holds no secret.
+fn split_credentials(raw: &str) -> (String, Option<(String, Option<String>)>) {
+    let Ok(mut url) = reqwest::Url::parse(raw) else {
+        return (raw.to_string(), None);
+    };
+    if url.username().is_empty() && url.password().is_none() {
+        return (raw.to_string(), None);
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let auth = (decode(url.username()), url.password().map(decode));
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let mut clean = url.to_string();
+    // Url adds a `/` to a bare host; keep the spelling the user gave.
+    if !raw.ends_with('/') && clean.ends_with('/') {
+        clean.pop();
+    }
+    (clean, Some(auth))
 }
 
 /// Accepts `http://host:port`, `http://host:port/`, `.../v1` and `.../v1/`; returns `.../v1`.
@@ -399,6 +467,17 @@ mod tests {
                 .settings
                 .allow_write
         );
+    }
+
+    #[test]
+    fn protected_patterns_split_on_commas() {
+        let cli = Cli::try_parse_from(["x", "--protected", "*.pem, deploy/,,"]).unwrap();
+        let cfg = Config::from_settings(&cli.settings).unwrap();
+        assert_eq!(cfg.protected, vec!["*.pem", "deploy/"]);
+        assert_eq!(cfg.max_diff_lines, 80);
+        let cli = Cli::try_parse_from(["x", "--max-diff-lines", "5"]).unwrap();
+        assert_eq!(cli.settings.max_diff_lines, 5);
+        assert!(cli.settings.protected.is_empty());
     }
 
     #[test]

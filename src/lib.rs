@@ -1,11 +1,13 @@
 //! local-executor-mcp: an MCP stdio server that hands mechanical code writing to a local model
 //! behind an OpenAI-compatible API, so the planner's expensive output tokens are saved.
 //!
-//! How a call flows: [`server`] receives `tools/call` and parses the arguments; [`delegate`]
-//! resolves the tier's model and builds the prompt; [`backend`] streams the completion (parsed
-//! by [`sse`]) under the connect, first-token, idle and total timeouts while progress is reported
-//! and cancellation is watched; [`clean`] turns the raw text into the artifact and checks it;
-//! [`workspace`] reads `context_files` and writes `output_path` inside the workspace root;
+//! How a call flows: [`server`] (or the `delegate` subcommand) parses a [`request`]; the
+//! [`engine`] resolves the tier's model, builds the prompt, and has [`backend`] stream the
+//! completion (parsed by [`sse`]) under the connect, first-token, idle and total timeouts while
+//! progress is reported and cancellation is watched; [`clean`] turns the raw text into the
+//! artifact, which is checked and, when a check fails, sent back to the model for repair;
+//! [`workspace`] reads `context_files` and writes or edits files inside the workspace root, and
+//! [`edit`] parses and applies a model's edit and renders its diff;
 //! [`usage`] appends one line to `usage.jsonl`. A failure anywhere becomes a [`failure::Failure`],
 //! which the planner reads as `DELEGATION_FAILED (<reason>)`.
 
@@ -13,11 +15,15 @@ pub mod backend;
 pub mod clean;
 pub mod cli;
 pub mod config;
-pub mod delegate;
 pub mod doctor;
+// The engine's edit path calls it; until that is wired only the tests do.
+#[cfg_attr(not(test), allow(dead_code))]
+pub mod edit;
+pub mod engine;
 pub mod failure;
 pub mod limiter;
 pub mod models;
+pub mod request;
 pub mod server;
 pub mod sse;
 pub mod stats;

@@ -9,20 +9,19 @@ use std::sync::Arc;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     JsonObject, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-    ServerCapabilities, ServerConfig, Tool,
+    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
-use schemars::JsonSchema;
-use serde::Deserialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Tier;
-use crate::delegate::{DelegateRequest, Engine, ProgressTx};
+use crate::engine::{Engine, ProgressTx};
 use crate::failure::{Failure, Reason};
 use crate::models;
+use crate::request::{CodeRequest, FilesRequest};
 use crate::usage::{self, UsageRecord};
 
 pub(crate) const INSTRUCTIONS: &str = "Delegate mechanical, well-specified writing (boilerplate, \
@@ -32,40 +31,15 @@ DELEGATION_FAILED result means: do that task yourself.";
 
 const DELEGATE_DESCRIPTION: &str = "Have a local model write mechanical code or text from a \
 precise, self-contained spec: boilerplate, scaffolding, CRUD, test stubs, format conversions. \
-Returns the artifact, then a one-line footer. Pass files as context_files instead of pasting them; \
-output_path (when writing is enabled) writes the file and returns a short receipt. Review the \
-result. On DELEGATION_FAILED, do the task yourself.";
+Returns the checked artifact and a one-line footer. Pass files as context_files, not pasted. On \
+DELEGATION_FAILED, do the task yourself.";
+
+const FILES_DESCRIPTION: &str = "Have a local model write files in the workspace: new files from \
+a spec, or edits to existing ones, several side by side. Each is checked, then written; you get a \
+short receipt (a diff for edits) per file and a DELEGATION_FAILED line per file to write yourself.";
 
 const LIST_DESCRIPTION: &str =
     "List the local models: tier, loaded or not, and warnings for models unsuited to code.";
-
-/// Arguments of `delegate_code`; the `///` lines become the schema the planner reads.
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct DelegateCodeArgs {
-    /// Precise, self-contained spec of what to write.
-    pub task: String,
-    /// Inline code or text the model needs.
-    #[serde(default)]
-    pub context: Option<String>,
-    /// Workspace files the server reads for the model (`path` or `path:START-END`); do not paste them.
-    #[serde(default)]
-    pub context_files: Vec<String>,
-    /// Expected language or format; steers the prompt and validation.
-    #[serde(default)]
-    pub language: Option<String>,
-    /// Which model serves the call.
-    #[serde(default)]
-    pub tier: Tier,
-    /// Write the artifact to this workspace file and get a short receipt instead.
-    #[serde(default)]
-    pub output_path: Option<String>,
-    /// Replace an existing output_path.
-    #[serde(default)]
-    pub overwrite: bool,
-    /// Upper bound on generated tokens.
-    #[serde(default)]
-    pub max_tokens: Option<u32>,
-}
 
 #[derive(Clone)]
 pub struct Server {
@@ -78,18 +52,47 @@ pub struct Server {
 
 impl Server {
     pub(crate) fn new(engine: Arc<Engine>) -> Server {
-        let tools = vec![
+        // Hints true to what each tool does: Claude Code and Codex run several calls of one turn
+        // side by side only for read-only tools, and plan mode allows only those.
+        let reads = |title: &str| {
+            ToolAnnotations::with_title(title)
+                .read_only(true)
+                .destructive(false)
+                .idempotent(true)
+                .open_world(false)
+        };
+        let mut tools = vec![
             Tool::new(
                 "delegate_code",
                 DELEGATE_DESCRIPTION,
-                compact_schema(schemars::schema_for!(DelegateCodeArgs).to_value()),
-            ),
+                compact_schema(schemars::schema_for!(CodeRequest).to_value()),
+            )
+            .with_annotations(reads("Delegate code to the local model")),
             Tool::new(
                 "list_local_models",
                 LIST_DESCRIPTION,
                 compact_schema(serde_json::json!({"type": "object", "properties": {}})),
-            ),
+            )
+            .with_annotations(reads("List the local models")),
         ];
+        if engine.cfg.allow_write {
+            tools.insert(
+                1,
+                Tool::new(
+                    "delegate_files",
+                    FILES_DESCRIPTION,
+                    compact_schema(schemars::schema_for!(FilesRequest).to_value()),
+                )
+                // Edits replace what a file held; a second call would edit again.
+                .with_annotations(
+                    ToolAnnotations::with_title("Write files with the local model")
+                        .read_only(false)
+                        .destructive(true)
+                        .idempotent(false)
+                        .open_world(false),
+                ),
+            );
+        }
         Server {
             engine,
             tools: Arc::new(tools),
@@ -157,8 +160,7 @@ impl Server {
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
         let mut record = self.record("delegate_code", &ctx, &args);
-        let parsed =
-            serde_json::from_value::<DelegateCodeArgs>(Value::Object(args.unwrap_or_default()));
+        let parsed = serde_json::from_value::<CodeRequest>(Value::Object(args.unwrap_or_default()));
         let result = match parsed {
             Err(e) => {
                 record.reason = Some(Reason::BadRequest);
@@ -167,17 +169,20 @@ impl Server {
                     format!("invalid arguments: {e}"),
                 ))
             }
-            Ok(a) => {
-                let req = DelegateRequest {
-                    task: a.task,
-                    context: a.context,
-                    context_files: a.context_files,
-                    language: a.language,
-                    tier: a.tier,
-                    output_path: a.output_path,
-                    overwrite: a.overwrite,
-                    max_tokens: a.max_tokens,
-                };
+            // delegate_code stays read-only, so clients may run it side by side; files are
+            // written by delegate_files.
+            Ok(req) if req.output_path().is_some() => {
+                record.reason = Some(Reason::BadRequest);
+                Err(Failure::new(
+                    Reason::BadRequest,
+                    if self.engine.cfg.allow_write {
+                        "delegate_code returns text; write files with delegate_files"
+                    } else {
+                        "delegate_code returns text; writing files is off (LOCAL_EXECUTOR_ALLOW_WRITE=1 turns on delegate_files)"
+                    },
+                ))
+            }
+            Ok(req) => {
                 let progress = progress_forwarder(&ctx);
                 let ct = self.call_token(&ctx);
                 let result = self
@@ -197,6 +202,44 @@ impl Server {
             Err(f) => {
                 tracing::info!(reason = %f.reason, "delegation failed: {}", f.detail);
                 CallToolResult::error(vec![ContentBlock::text(f.to_string())])
+            }
+        };
+        record.result_chars = result_chars(&result);
+        usage::append(&self.engine.cfg.usage_path(), &record);
+        result
+    }
+
+    async fn delegate_files(
+        &self,
+        args: Option<JsonObject>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let mut record = self.record("delegate_files", &ctx, &args);
+        let parsed =
+            serde_json::from_value::<FilesRequest>(Value::Object(args.unwrap_or_default()));
+        let result = match parsed {
+            Err(e) => {
+                record.reason = Some(Reason::BadRequest);
+                CallToolResult::error(vec![ContentBlock::text(
+                    Failure::new(Reason::BadRequest, format!("invalid arguments: {e}")).to_string(),
+                )])
+            }
+            Ok(req) => {
+                let progress = progress_forwarder(&ctx);
+                let ct = self.call_token(&ctx);
+                let outcome = self
+                    .engine
+                    .delegate_files(&req, progress.as_ref(), &ct, &mut record)
+                    .await;
+                ct.cancel();
+                match outcome {
+                    // Some files landed: the receipts are real, the failed ones are listed.
+                    Ok(o) if o.failed < req.files.len() => {
+                        CallToolResult::success(vec![ContentBlock::text(o.text)])
+                    }
+                    Ok(o) => CallToolResult::error(vec![ContentBlock::text(o.text)]),
+                    Err(f) => CallToolResult::error(vec![ContentBlock::text(f.to_string())]),
+                }
             }
         };
         record.result_chars = result_chars(&result);
@@ -309,11 +352,21 @@ fn compact_property(prop: &mut Value, defs: &Value) {
     if let Some(Value::String(r)) = o.remove("$ref") {
         let name = r.rsplit('/').next().unwrap_or_default();
         if let Some(Value::Object(def)) = defs.get(name) {
+            // A struct's own doc is for developers; an enum's says what its values mean.
+            let is_struct = def.contains_key("properties");
             for (k, v) in def {
-                if k != "description" || !o.contains_key("description") {
+                if k != "description" || !(o.contains_key("description") || is_struct) {
                     o.entry(k.clone()).or_insert_with(|| v.clone());
                 }
             }
+        }
+    }
+    if let Some(items) = o.get_mut("items") {
+        compact_property(items, defs);
+    }
+    if let Some(Value::Object(props)) = o.get_mut("properties") {
+        for prop in props.values_mut() {
+            compact_property(prop, defs);
         }
     }
     if let Some(Value::Array(types)) = o.get("type") {
@@ -375,6 +428,9 @@ impl ServerHandler for Server {
         let _in_flight = self.in_flight.token();
         let result = match request.name.as_ref() {
             "delegate_code" => self.delegate_code(request.arguments, ctx).await,
+            "delegate_files" if self.engine.cfg.allow_write => {
+                self.delegate_files(request.arguments, ctx).await
+            }
             "list_local_models" => self.list_local_models(request.arguments, ctx).await,
             other => {
                 return Err(ErrorData::invalid_params(
@@ -394,7 +450,7 @@ mod tests {
     #[test]
     fn schema_is_compact() {
         let s = Value::Object(compact_schema(
-            schemars::schema_for!(DelegateCodeArgs).to_value(),
+            schemars::schema_for!(CodeRequest).to_value(),
         ));
         let text = s.to_string();
         assert!(!text.contains("$schema"), "{text}");

@@ -1,8 +1,15 @@
-//! The workspace boundary: `context_files` read in, `output_path` written out, and never a byte
-//! outside the workspace root. Paths are checked by where they really lead (symlinks resolved,
-//! and on Linux by the opened file's own path in `/proc/self/fd`), not by how they are spelled.
-//! Writes are atomic: a temp file in the target's directory, fsync, then rename.
+//! The workspace boundary: `context_files` read in, files written or edited out, and never a byte
+//! outside the workspace root. A spelled path is judged by where it really leads: a relative one
+//! is folded under the root, an absolute one must pass through a directory whose canonical form is
+//! the root (so `/tmp/link/a.py` is inside a root that is `/tmp/real`). Writes walk from the root
+//! by directory handle without following links (on Unix), so a directory swapped for a link after
+//! the check is never written through, and land by an atomic rename inside that handle: a new file
+//! gets 0666 under the umask as an editor's would, a replaced file keeps its permission bits.
+//! Writing is refused in a root that is the home directory or `/`, and on protected paths (version
+//! control, agent and editor configuration, secrets). An edit is written only if the file still
+//! holds what was read, compared by content hash just before the rename.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -17,11 +24,36 @@ const SNIFF_BYTES: usize = 8192;
 const RECEIPT_LINES: usize = 3;
 const RECEIPT_LINE_CHARS: usize = 100;
 
+/// Paths never written, whatever the user adds: version control, the configuration of agents and
+/// editors (which can run commands), and files that usually hold secrets. A name matches that
+/// file or directory at any depth, case-insensitively; see [`protects`].
+pub(crate) const PROTECTED: &[&str] = &[
+    ".git/",
+    ".hg/",
+    ".svn/",
+    ".jj/",
+    ".claude/",
+    ".codex/",
+    ".cursor/",
+    ".gemini/",
+    ".vscode/",
+    ".idea/",
+    ".mcp.json",
+    ".env",
+    ".env.*",
+    ".envrc",
+    ".npmrc",
+    ".pypirc",
+    ".netrc",
+];
+
 pub(crate) struct Workspace {
     /// Canonical root.
     root: PathBuf,
     max_file_bytes: u64,
     max_context_bytes: u64,
+    /// [`PROTECTED`] and the user's own patterns.
+    protected: Vec<String>,
 }
 
 /// A `context_files` entry: `path` or `path:START-END` (1-based, inclusive).
@@ -29,6 +61,27 @@ pub(crate) struct Workspace {
 pub(crate) struct FileSpec {
     pub path: String,
     pub lines: Option<(usize, usize)>,
+}
+
+/// What a file held when it was read for an edit: SHA-256 of its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    pub(crate) fn of(bytes: &[u8]) -> Fingerprint {
+        Fingerprint(Sha256::digest(bytes).into())
+    }
+}
+
+/// A workspace file read for editing, from [`Workspace::read_for_edit`].
+#[derive(Debug, Clone)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) struct EditSource {
+    /// The path relative to the root, `/`-separated: for the prompt and the receipt.
+    pub path: String,
+    pub content: String,
+    pub fingerprint: Fingerprint,
+    rel: PathBuf,
 }
 
 fn bad(detail: impl Into<String>) -> Failure {
@@ -60,6 +113,73 @@ pub(crate) fn parse_spec(raw: &str) -> Result<FileSpec, Failure> {
     })
 }
 
+/// A Markdown fence longer than any run of backticks in `body`, so the body cannot close it.
+pub(crate) fn fence_for(body: &str) -> String {
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat((longest + 1).max(3))
+}
+
+/// Whether a protected-path `pattern` covers `rel` (a `/`-separated path under the root).
+/// A pattern without `/` inside (a trailing `/` is allowed) is a name: it matches a file or
+/// directory of that name at any depth, so `.git/` also covers the `.git` file of a worktree.
+/// A pattern with `/` inside is a path from the root and covers what lies under it. `*` and `?`
+/// match within one name; matching ignores ASCII case (macOS and Windows file systems do too).
+pub(crate) fn protects(pattern: &str, rel: &str) -> bool {
+    let pattern = pattern
+        .trim()
+        .trim_start_matches("./")
+        .trim_end_matches('/');
+    if pattern.is_empty() {
+        return false;
+    }
+    let names: Vec<&str> = rel.split('/').filter(|n| !n.is_empty()).collect();
+    if !pattern.contains('/') {
+        return names.iter().any(|n| glob(pattern, n));
+    }
+    let parts: Vec<&str> = pattern.trim_start_matches('/').split('/').collect();
+    parts.len() <= names.len() && parts.iter().zip(&names).all(|(p, n)| glob(p, n))
+}
+
+/// `*` (any run) and `?` (one character) against one name, ignoring ASCII case.
+fn glob(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let n: Vec<char> = name.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if let Some((sp, sn)) = star {
+            // Let the last star swallow one more character and try again.
+            star = Some((sp, sn + 1));
+            pi = sp + 1;
+            ni = sn + 1;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Text or a refusal: binary (a NUL in the first bytes) and non-UTF-8 files are not text.
+fn text_of(spelled: &str, bytes: Vec<u8>) -> Result<String, Failure> {
+    if bytes[..bytes.len().min(SNIFF_BYTES)].contains(&0) {
+        return Err(bad(format!("{spelled} is binary")));
+    }
+    String::from_utf8(bytes).map_err(|_| bad(format!("{spelled} is not UTF-8 text")))
+}
+
+/// How a replacement lands: whether an existing file may be replaced, and for an edit the
+/// fingerprint the file must still have.
+struct Landing {
+    overwrite: bool,
+    expect: Option<Fingerprint>,
+}
+
 impl Workspace {
     pub(crate) fn new(
         root: &Path,
@@ -76,20 +196,48 @@ impl Workspace {
             root,
             max_file_bytes,
             max_context_bytes,
+            protected: PROTECTED.iter().map(|p| p.to_string()).collect(),
         })
     }
 
-    /// The spelled path joined to the root and folded lexically; `..` may not climb above it.
-    fn lexical(&self, spelled: &str) -> Result<PathBuf, Failure> {
+    /// The spelled path as plain names under the root. A relative path is folded lexically and
+    /// `..` may not climb above the root. An absolute path must lead through a directory whose
+    /// canonical form is the root; the shallowest such directory decides, so links below it are
+    /// judged as those of a relative path are.
+    fn relative(&self, spelled: &str) -> Result<PathBuf, Failure> {
         let p = Path::new(spelled);
-        let mut out = if p.is_absolute() {
-            PathBuf::new()
-        } else {
-            self.root.clone()
-        };
+        if p.is_absolute() {
+            let mut folded = PathBuf::new();
+            for c in p.components() {
+                match c {
+                    Component::Prefix(_) | Component::RootDir => folded.push(c.as_os_str()),
+                    Component::CurDir => {}
+                    Component::ParentDir => {
+                        if !folded.pop() {
+                            return Err(outside(spelled));
+                        }
+                    }
+                    Component::Normal(n) => folded.push(n),
+                }
+            }
+            if let Ok(rest) = folded.strip_prefix(&self.root) {
+                return Ok(rest.to_path_buf());
+            }
+            let mut ancestors: Vec<&Path> = folded.ancestors().collect();
+            ancestors.reverse();
+            for a in ancestors {
+                if a.canonicalize().is_ok_and(|c| c == self.root) {
+                    return folded
+                        .strip_prefix(a)
+                        .map(Path::to_path_buf)
+                        .map_err(|_| outside(spelled));
+                }
+            }
+            return Err(outside(spelled));
+        }
+        let mut out = PathBuf::new();
         for c in p.components() {
             match c {
-                Component::Prefix(_) | Component::RootDir => out.push(c.as_os_str()),
                 Component::CurDir => {}
                 Component::ParentDir => {
                     if !out.pop() {
@@ -97,10 +245,9 @@ impl Workspace {
                     }
                 }
                 Component::Normal(n) => out.push(n),
+                // `\x` on Windows: rooted, yet not absolute.
+                Component::Prefix(_) | Component::RootDir => return Err(outside(spelled)),
             }
-        }
-        if !out.starts_with(&self.root) {
-            return Err(outside(spelled));
         }
         Ok(out)
     }
@@ -142,17 +289,16 @@ impl Workspace {
                     self.max_context_bytes, spec.path
                 )));
             }
-            out.push_str(&format!(
-                "\n\n### {header}\n```\n{}\n```",
-                body.trim_end_matches('\n')
-            ));
+            let body = body.trim_end_matches('\n');
+            let fence = fence_for(body);
+            out.push_str(&format!("\n\n### {header}\n{fence}\n{body}\n{fence}"));
         }
         Ok((out, total))
     }
 
     /// Reads one workspace file as text, refusing anything outside, special, binary or too big.
     fn read_text(&self, spelled: &str) -> Result<String, Failure> {
-        let lexical = self.lexical(spelled)?;
+        let lexical = self.root.join(self.relative(spelled)?);
         let real = lexical.canonicalize().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 bad(format!("{spelled}: no such file in the workspace"))
@@ -170,6 +316,12 @@ impl Workspace {
         {
             return Err(outside(spelled));
         }
+        let bytes = self.read_capped(spelled, file)?;
+        text_of(spelled, bytes)
+    }
+
+    /// The bytes of an open file, refusing a non-regular file and one over the size cap.
+    fn read_capped(&self, spelled: &str, file: File) -> Result<Vec<u8>, Failure> {
         let meta = file
             .metadata()
             .map_err(|e| bad(format!("{spelled}: {e}")))?;
@@ -193,117 +345,256 @@ impl Workspace {
                 self.max_file_bytes
             )));
         }
-        if bytes[..bytes.len().min(SNIFF_BYTES)].contains(&0) {
-            return Err(bad(format!("{spelled} is binary")));
-        }
-        String::from_utf8(bytes).map_err(|_| bad(format!("{spelled} is not UTF-8 text")))
+        Ok(bytes)
     }
 
-    /// Checks an `output_path` before any token is generated: inside the workspace through every
-    /// existing directory, not a link, not a directory, and not an existing file unless
-    /// `overwrite`.
-    pub(crate) fn check_output(&self, spelled: &str, overwrite: bool) -> Result<PathBuf, Failure> {
-        let target = self.lexical(spelled)?;
-        if target == self.root {
-            return Err(bad(format!("{spelled}: is the workspace root, not a file")));
-        }
-        let parent = target.parent().unwrap_or(&self.root);
-        let existing = parent
-            .ancestors()
-            .find(|a| a.exists())
-            .unwrap_or(&self.root);
-        let real = existing
-            .canonicalize()
-            .map_err(|e| bad(format!("{spelled}: {e}")))?;
-        if !self.inside(&real) || real != existing {
-            // A directory on the way is a symlink: where it leads is not what the path says.
-            return Err(outside(spelled));
-        }
-        if !existing.is_dir() {
+    /// The check every write and edit starts with: the root is not the home directory or `/`,
+    /// the path stays inside and is not protected. Returns the path relative to the root.
+    pub(crate) fn check_write_path(&self, spelled: &str) -> Result<PathBuf, Failure> {
+        let home = dirs::home_dir().and_then(|h| h.canonicalize().ok());
+        if self.root.parent().is_none() || home.as_deref() == Some(self.root.as_path()) {
             return Err(bad(format!(
-                "{spelled}: {} is not a directory",
-                existing.display()
+                "{spelled}: writing is refused because the workspace root {} is the home directory or /; start the server in a project directory or set LOCAL_EXECUTOR_WORKSPACE",
+                self.root.display()
             )));
         }
-        match std::fs::symlink_metadata(&target) {
-            Ok(m) if m.file_type().is_symlink() => Err(outside(spelled)),
-            Ok(m) if !m.is_file() => {
-                Err(bad(format!("{spelled}: exists and is not a regular file")))
-            }
-            Ok(_) if !overwrite => Err(bad(format!(
-                "{spelled} exists; pass overwrite: true to replace it"
-            ))),
-            _ => Ok(target),
+        let rel = self.relative(spelled)?;
+        if rel.as_os_str().is_empty() {
+            return Err(bad(format!("{spelled}: is the workspace root, not a file")));
         }
+        let shown = slashed(&rel);
+        if let Some(p) = self.protected.iter().find(|p| protects(p, &shown)) {
+            return Err(bad(format!(
+                "{spelled}: refused, the path is protected ({p}); change it yourself if it must change"
+            )));
+        }
+        Ok(rel)
     }
 
-    /// Writes `content` atomically to a path that passed [`Workspace::check_output`], checking
-    /// every directory it creates and the temp file's real location again.
+    /// Checks an `output_path` before any token is generated: writable, inside the workspace
+    /// through every existing directory without a link, not a directory, and not an existing
+    /// file unless `overwrite`. Returns the full path.
+    pub(crate) fn check_output(&self, spelled: &str, overwrite: bool) -> Result<PathBuf, Failure> {
+        let rel = self.check_write_path(spelled)?;
+        if let Some(dir) = self.open_parent(spelled, &rel, false)? {
+            match self.entry(spelled, &dir, &rel)? {
+                sys::Entry::File { .. } if !overwrite => {
+                    return Err(exists(spelled));
+                }
+                _ => {}
+            }
+        }
+        Ok(self.root.join(rel))
+    }
+
+    /// Writes `content` atomically to `spelled`, creating missing directories, checking every
+    /// one on the way again; replaces an existing file only with `overwrite`.
     pub(crate) fn write(
         &self,
         spelled: &str,
         content: &str,
         overwrite: bool,
     ) -> Result<Receipt, Failure> {
-        let target = self.check_output(spelled, overwrite)?;
-        let parent = target.parent().unwrap_or(&self.root).to_path_buf();
-        let rel = parent
-            .strip_prefix(&self.root)
-            .map_err(|_| outside(spelled))?;
-        let mut dir = self.root.clone();
-        for c in rel.components() {
-            dir.push(c);
-            match std::fs::create_dir(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => {
+        let rel = self.check_write_path(spelled)?;
+        self.land(
+            spelled,
+            &rel,
+            content,
+            Landing {
+                overwrite,
+                expect: None,
+            },
+        )?;
+        Ok(Receipt::new(slashed(&rel), content))
+    }
+
+    /// Opens the directory that holds `rel` from the root, one name at a time without following
+    /// a link; creates missing directories when `create`, else answers `None` for one missing.
+    fn open_parent(
+        &self,
+        spelled: &str,
+        rel: &Path,
+        create: bool,
+    ) -> Result<Option<sys::Dir>, Failure> {
+        let mut dir = sys::Dir::open_root(&self.root).map_err(|e| {
+            bad(format!(
+                "{spelled}: the workspace root cannot be opened: {e}"
+            ))
+        })?;
+        let mut at = PathBuf::new();
+        for name in rel.parent().into_iter().flat_map(Path::components) {
+            let name = name.as_os_str();
+            at.push(name);
+            match dir.entry(name) {
+                Ok(sys::Entry::Dir) => {}
+                Ok(sys::Entry::Missing) if create => match dir.make_dir(name) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => {
+                        return Err(bad(format!(
+                            "{spelled}: cannot create {}: {e}",
+                            slashed(&at)
+                        )));
+                    }
+                },
+                Ok(sys::Entry::Missing) => return Ok(None),
+                Ok(sys::Entry::Link) => return Err(self.through_link(spelled, &at)),
+                Ok(_) => {
                     return Err(bad(format!(
-                        "{spelled}: cannot create {}: {e}",
-                        dir.display()
+                        "{spelled}: {} is not a directory",
+                        slashed(&at)
+                    )));
+                }
+                Err(e) => return Err(bad(format!("{spelled}: {e}"))),
+            }
+            // Opened without following a link: one swapped in since the look above fails here.
+            dir = dir.open_dir(name).map_err(|e| match dir.entry(name) {
+                Ok(sys::Entry::Link) => self.through_link(spelled, &at),
+                _ => bad(format!("{spelled}: cannot open {}: {e}", slashed(&at))),
+            })?;
+        }
+        Ok(Some(dir))
+    }
+
+    /// What the last name of `rel` is in its directory; a link or a non-file is refused.
+    fn entry(&self, spelled: &str, dir: &sys::Dir, rel: &Path) -> Result<sys::Entry, Failure> {
+        match dir.entry(file_name(rel)) {
+            Ok(sys::Entry::Link) => Err(self.through_link(spelled, rel)),
+            Ok(sys::Entry::Dir | sys::Entry::Other) => {
+                Err(bad(format!("{spelled}: exists and is not a regular file")))
+            }
+            Ok(e) => Ok(e),
+            Err(e) => Err(bad(format!("{spelled}: {e}"))),
+        }
+    }
+
+    /// The refusal for a link on the way: outside if it leads out, else links are not followed.
+    fn through_link(&self, spelled: &str, at: &Path) -> Failure {
+        match self.root.join(at).canonicalize() {
+            Ok(real) if self.inside(&real) => bad(format!(
+                "{spelled}: refused, {} is a symbolic link and files are never written through links",
+                slashed(at)
+            )),
+            _ => outside(spelled),
+        }
+    }
+
+    /// Writes a temp file beside the target, syncs it, checks the fingerprint when editing,
+    /// and renames it into place; the temp file is removed on every failure.
+    fn land(&self, spelled: &str, rel: &Path, content: &str, how: Landing) -> Result<(), Failure> {
+        let dir = self
+            .open_parent(spelled, rel, how.expect.is_none())?
+            .ok_or_else(|| bad(format!("{spelled}: its directory was removed")))?;
+        let name = file_name(rel);
+        let mode = match self.entry(spelled, &dir, rel)? {
+            sys::Entry::File { .. } if !how.overwrite => return Err(exists(spelled)),
+            sys::Entry::File { mode } => Some(mode),
+            _ if how.expect.is_some() => {
+                return Err(bad(format!(
+                    "{spelled} was removed since it was read; nothing was written"
+                )));
+            }
+            _ => None,
+        };
+        let (tmp, mut file) = dir
+            .create_temp(mode)
+            .map_err(|e| bad(format!("{spelled}: cannot create a temp file: {e}")))?;
+        let result = (|| {
+            file.write_all(content.as_bytes())
+                .and_then(|_| file.sync_all())
+                .map_err(|e| bad(format!("{spelled}: cannot write: {e}")))?;
+            drop(file);
+            if let Some(expected) = how.expect {
+                let now = dir
+                    .open_file(name)
+                    .map_err(|e| bad(format!("{spelled}: cannot be read again: {e}")))
+                    .and_then(|f| self.read_capped(spelled, f));
+                if now.map(|b| Fingerprint::of(&b)).ok() != Some(expected) {
+                    return Err(bad(format!(
+                        "{spelled} changed on disk since it was read; nothing was written"
                     )));
                 }
             }
-            let m = std::fs::symlink_metadata(&dir).map_err(|e| bad(format!("{spelled}: {e}")))?;
-            if m.file_type().is_symlink() || !m.is_dir() {
-                return Err(outside(spelled));
-            }
+            dir.rename(&tmp, name, how.overwrite)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => exists(spelled),
+                    _ => bad(format!("{spelled}: cannot write: {e}")),
+                })
+        })();
+        if result.is_err() {
+            dir.remove(&tmp);
         }
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".local-executor-")
-            .suffix(".tmp")
-            .tempfile_in(&parent)
-            .map_err(|e| bad(format!("{spelled}: cannot create a temp file: {e}")))?;
-        if let Some(real) = fd_path(tmp.as_file())
-            && !self.inside(&real)
-        {
-            return Err(outside(spelled));
-        }
-        tmp.write_all(content.as_bytes())
-            .and_then(|_| tmp.as_file().sync_all())
-            .map_err(|e| bad(format!("{spelled}: cannot write: {e}")))?;
-        let persisted = if overwrite {
-            tmp.persist(&target).map(|_| ())
-        } else {
-            tmp.persist_noclobber(&target).map(|_| ())
-        };
-        persisted.map_err(|e| match e.error.kind() {
-            std::io::ErrorKind::AlreadyExists => bad(format!(
-                "{spelled} exists; pass overwrite: true to replace it"
-            )),
-            _ => bad(format!("{spelled}: cannot write: {}", e.error)),
-        })?;
+        result?;
         // Make the rename itself durable; a failure here leaves a complete file, so it is no error.
-        if let Ok(d) = File::open(&parent) {
-            let _ = d.sync_all();
+        dir.sync();
+        Ok(())
+    }
+}
+
+// The engine's edit path and the settings call these; until they are wired only the tests do.
+#[cfg_attr(not(test), allow(dead_code))]
+impl Workspace {
+    /// Adds the user's protected patterns (`LOCAL_EXECUTOR_PROTECTED`) to the built-in ones.
+    pub(crate) fn with_protected(mut self, extra: &[String]) -> Workspace {
+        self.protected.extend(
+            extra
+                .iter()
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty()),
+        );
+        self
+    }
+
+    /// Reads an existing workspace file to edit it: writable and not protected, a regular file
+    /// reached without links, within the size cap, UTF-8 text.
+    pub(crate) fn read_for_edit(&self, spelled: &str) -> Result<EditSource, Failure> {
+        let rel = self.check_write_path(spelled)?;
+        let missing = || {
+            bad(format!(
+                "{spelled}: no such file in the workspace to edit; to create it, generate it whole"
+            ))
+        };
+        let dir = self
+            .open_parent(spelled, &rel, false)?
+            .ok_or_else(missing)?;
+        if let sys::Entry::Missing = self.entry(spelled, &dir, &rel)? {
+            return Err(missing());
         }
-        Ok(Receipt::new(
-            target
-                .strip_prefix(&self.root)
-                .unwrap_or(&target)
-                .display()
-                .to_string(),
+        let file = dir
+            .open_file(file_name(&rel))
+            .map_err(|e| bad(format!("{spelled}: cannot be opened: {e}")))?;
+        let bytes = self.read_capped(spelled, file)?;
+        let fingerprint = Fingerprint::of(&bytes);
+        Ok(EditSource {
+            path: slashed(&rel),
+            content: text_of(spelled, bytes)?,
+            fingerprint,
+            rel,
+        })
+    }
+
+    /// Replaces an edited file atomically with `content`, only if it still holds exactly what
+    /// [`Workspace::read_for_edit`] read (compared by content hash just before the rename);
+    /// otherwise, or on any error, the file is left as it is.
+    pub(crate) fn write_if_unchanged(
+        &self,
+        source: &EditSource,
+        content: &str,
+    ) -> Result<(), Failure> {
+        // The rules may have changed since the read (another call, another root): check again.
+        let rel = self.check_write_path(&source.path)?;
+        if rel != source.rel {
+            return Err(outside(&source.path));
+        }
+        self.land(
+            &source.path,
+            &rel,
             content,
-        ))
+            Landing {
+                overwrite: true,
+                expect: Some(source.fingerprint),
+            },
+        )
     }
 }
 
@@ -311,6 +602,25 @@ fn outside(spelled: &str) -> Failure {
     bad(format!(
         "{spelled}: refused, it resolves outside the workspace"
     ))
+}
+
+fn exists(spelled: &str) -> Failure {
+    bad(format!(
+        "{spelled} exists; pass overwrite: true to replace it"
+    ))
+}
+
+/// The last name of a path that [`Workspace::check_write_path`] accepted (never empty).
+fn file_name(rel: &Path) -> &OsStr {
+    rel.file_name().unwrap_or(rel.as_os_str())
+}
+
+/// A relative path with `/` between names, as receipts, prompts and patterns spell it.
+fn slashed(rel: &Path) -> String {
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Opens for reading without following a final symlink and without blocking on a FIFO.
@@ -336,6 +646,260 @@ fn fd_path(file: &File) -> Option<PathBuf> {
     {
         let _ = file;
         None
+    }
+}
+
+/// A unique temp-file name in the target's directory; creation with `O_EXCL` settles a clash.
+fn temp_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        ".local-executor-{}-{}-{nanos}.tmp",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Directory handles: on Unix file descriptors used with the `*at` calls, so every step is taken
+/// from a directory already checked and no link is followed; elsewhere paths, checked with
+/// `symlink_metadata` before each use (a window remains there between check and use).
+#[cfg(unix)]
+mod sys {
+    use std::ffi::{OsStr, OsString};
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::OwnedFd;
+    use std::path::Path;
+
+    use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
+
+    /// Permission bits, as the platform spells them.
+    pub(super) type Bits = rustix::fs::RawMode;
+
+    pub(super) enum Entry {
+        Missing,
+        Link,
+        Dir,
+        /// A regular file and its permission bits.
+        File {
+            mode: Bits,
+        },
+        Other,
+    }
+
+    pub(super) struct Dir(OwnedFd);
+
+    /// Permission bits kept on a replaced file; set-id bits are not carried onto new content.
+    const KEPT_BITS: Bits = 0o777;
+
+    impl Dir {
+        pub(super) fn open_root(root: &Path) -> io::Result<Dir> {
+            let fd = rustix::fs::openat(
+                CWD,
+                root,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            Ok(Dir(fd))
+        }
+
+        pub(super) fn entry(&self, name: &OsStr) -> io::Result<Entry> {
+            match rustix::fs::statat(&self.0, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => Ok(match FileType::from_raw_mode(st.st_mode) {
+                    FileType::Symlink => Entry::Link,
+                    FileType::Directory => Entry::Dir,
+                    FileType::RegularFile => Entry::File {
+                        mode: Mode::from_raw_mode(st.st_mode).bits() & KEPT_BITS,
+                    },
+                    _ => Entry::Other,
+                }),
+                Err(rustix::io::Errno::NOENT) => Ok(Entry::Missing),
+                Err(e) => Err(e.into()),
+            }
+        }
+
+        pub(super) fn open_dir(&self, name: &OsStr) -> io::Result<Dir> {
+            let fd = rustix::fs::openat(
+                &self.0,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            Ok(Dir(fd))
+        }
+
+        /// A new directory gets 0777 under the umask, as `mkdir` gives it.
+        pub(super) fn make_dir(&self, name: &OsStr) -> io::Result<()> {
+            rustix::fs::mkdirat(&self.0, name, Mode::from_raw_mode(0o777))?;
+            Ok(())
+        }
+
+        /// Opens a file to read without following a link and without blocking on a FIFO.
+        pub(super) fn open_file(&self, name: &OsStr) -> io::Result<File> {
+            let fd = rustix::fs::openat(
+                &self.0,
+                name,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            Ok(File::from(fd))
+        }
+
+        /// A new temp file: created 0666 so the umask decides, as for any editor's new file,
+        /// then given `mode` when it replaces a file that had it.
+        pub(super) fn create_temp(&self, mode: Option<Bits>) -> io::Result<(OsString, File)> {
+            let mut tries = 0;
+            loop {
+                let name = OsString::from(super::temp_name());
+                match rustix::fs::openat(
+                    &self.0,
+                    name.as_os_str(),
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o666),
+                ) {
+                    Ok(fd) => {
+                        let file = File::from(fd);
+                        if let Some(mode) = mode {
+                            let set = rustix::fs::fchmod(&file, Mode::from_bits_truncate(mode));
+                            if let Err(e) = set {
+                                self.remove(&name);
+                                return Err(e.into());
+                            }
+                        }
+                        return Ok((name, file));
+                    }
+                    Err(rustix::io::Errno::EXIST) if tries < 16 => tries += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+
+        /// Renames `from` to `to` in this directory; without `clobber`, an existing `to` is an
+        /// `AlreadyExists` error and stays as it is.
+        pub(super) fn rename(&self, from: &OsStr, to: &OsStr, clobber: bool) -> io::Result<()> {
+            if clobber {
+                return Ok(rustix::fs::renameat(&self.0, from, &self.0, to)?);
+            }
+            #[cfg(any(target_os = "linux", target_os = "android", target_os = "macos"))]
+            match rustix::fs::renameat_with(
+                &self.0,
+                from,
+                &self.0,
+                to,
+                rustix::fs::RenameFlags::NOREPLACE,
+            ) {
+                Ok(()) => return Ok(()),
+                // A file system without the flag: fall back to a link, which never replaces.
+                Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {}
+                Err(e) => return Err(e.into()),
+            }
+            rustix::fs::linkat(&self.0, from, &self.0, to, AtFlags::empty())?;
+            self.remove(from);
+            Ok(())
+        }
+
+        pub(super) fn remove(&self, name: &OsStr) {
+            let _ = rustix::fs::unlinkat(&self.0, name, AtFlags::empty());
+        }
+
+        pub(super) fn sync(&self) {
+            let _ = rustix::fs::fsync(&self.0);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod sys {
+    use std::ffi::{OsStr, OsString};
+    use std::fs::File;
+    use std::io;
+    use std::path::{Path, PathBuf};
+
+    /// Whether the file is read-only (1), the one permission bit kept here.
+    pub(super) type Bits = u32;
+
+    pub(super) enum Entry {
+        Missing,
+        Link,
+        Dir,
+        File { mode: Bits },
+        Other,
+    }
+
+    pub(super) struct Dir(PathBuf);
+
+    impl Dir {
+        pub(super) fn open_root(root: &Path) -> io::Result<Dir> {
+            Ok(Dir(root.to_path_buf()))
+        }
+
+        pub(super) fn entry(&self, name: &OsStr) -> io::Result<Entry> {
+            match std::fs::symlink_metadata(self.0.join(name)) {
+                Ok(m) if m.file_type().is_symlink() => Ok(Entry::Link),
+                Ok(m) if m.is_dir() => Ok(Entry::Dir),
+                Ok(m) if m.is_file() => Ok(Entry::File {
+                    mode: u32::from(m.permissions().readonly()),
+                }),
+                Ok(_) => Ok(Entry::Other),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Entry::Missing),
+                Err(e) => Err(e),
+            }
+        }
+
+        pub(super) fn open_dir(&self, name: &OsStr) -> io::Result<Dir> {
+            match self.entry(name)? {
+                Entry::Dir => Ok(Dir(self.0.join(name))),
+                _ => Err(io::Error::other("not a directory")),
+            }
+        }
+
+        pub(super) fn make_dir(&self, name: &OsStr) -> io::Result<()> {
+            std::fs::create_dir(self.0.join(name))
+        }
+
+        pub(super) fn open_file(&self, name: &OsStr) -> io::Result<File> {
+            match self.entry(name)? {
+                Entry::File { .. } => File::open(self.0.join(name)),
+                _ => Err(io::Error::other("not a regular file")),
+            }
+        }
+
+        pub(super) fn create_temp(&self, mode: Option<Bits>) -> io::Result<(OsString, File)> {
+            let name = OsString::from(super::temp_name());
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(self.0.join(&name))?;
+            if mode == Some(1) {
+                let mut p = file.metadata()?.permissions();
+                p.set_readonly(true);
+                file.set_permissions(p)?;
+            }
+            Ok((name, file))
+        }
+
+        pub(super) fn rename(&self, from: &OsStr, to: &OsStr, clobber: bool) -> io::Result<()> {
+            if clobber {
+                return std::fs::rename(self.0.join(from), self.0.join(to));
+            }
+            std::fs::hard_link(self.0.join(from), self.0.join(to))?;
+            self.remove(from);
+            Ok(())
+        }
+
+        pub(super) fn remove(&self, name: &OsStr) {
+            let _ = std::fs::remove_file(self.0.join(name));
+        }
+
+        pub(super) fn sync(&self) {}
     }
 }
 
@@ -424,6 +988,22 @@ mod tests {
     }
 
     #[test]
+    fn a_file_with_backticks_gets_a_longer_fence() {
+        let (dir, w) = ws();
+        let md = "# Use\n```sh\nmake\n```\nand ````four````\n";
+        std::fs::write(dir.path().join("README.md"), md).unwrap();
+        let (text, _) = w.read_context(&["README.md".into()]).unwrap();
+        assert_eq!(
+            text,
+            format!("\n\n### README.md\n`````\n{}\n`````", md.trim_end())
+        );
+        assert_eq!(fence_for("no ticks"), "```");
+        assert_eq!(fence_for("a `b` c"), "```");
+        assert_eq!(fence_for("```"), "````");
+    }
+
+    #[cfg(unix)]
+    #[test]
     fn refuses_escapes_specials_binaries_and_big_files() {
         let (dir, w) = ws();
         let outside_dir = tempfile::tempdir().unwrap();
@@ -456,40 +1036,280 @@ mod tests {
         assert!(e.detail.contains("total cap"), "{}", e.detail);
     }
 
+    #[cfg(unix)]
     #[test]
     fn writes_atomically_and_refuses_to_clobber() {
+        use std::os::unix::fs::MetadataExt;
         let (dir, w) = ws();
         let r = w.write("new/dir/out.py", "a = 1\nb = 2\n", false).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("new/dir/out.py")).unwrap(),
-            "a = 1\nb = 2\n"
-        );
+        let path = dir.path().join("new/dir/out.py");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a = 1\nb = 2\n");
+        assert_eq!(r.path, "new/dir/out.py");
         assert_eq!(r.lines, 2);
         assert_eq!(r.bytes, 12);
         assert_eq!(r.sha256.len(), 12);
         let e = w.write("new/dir/out.py", "c = 3\n", false).unwrap_err();
         assert!(e.detail.contains("overwrite"), "{}", e.detail);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a = 1\nb = 2\n");
+
+        // Only a rename gives these: a reader holding the old file still sees all of it, and
+        // the path names a new inode. Writing in place would truncate what the reader sees.
+        let mut held = File::open(&path).unwrap();
+        let old_inode = std::fs::metadata(&path).unwrap().ino();
         w.write("new/dir/out.py", "c = 3\n", true).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("new/dir/out.py")).unwrap(),
-            "c = 3\n"
-        );
+        let mut seen = String::new();
+        held.read_to_string(&mut seen).unwrap();
+        assert_eq!(seen, "a = 1\nb = 2\n");
+        assert_ne!(std::fs::metadata(&path).unwrap().ino(), old_inode);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "c = 3\n");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("new/dir"))
             .unwrap()
             .collect();
         assert_eq!(leftovers.len(), 1, "no temp file is left behind");
     }
 
+    #[cfg(unix)]
     #[test]
     fn refuses_to_write_through_links_or_outside() {
         let (dir, w) = ws();
         let outside_dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside_dir.path(), dir.path().join("out")).unwrap();
         std::os::unix::fs::symlink(outside_dir.path().join("f"), dir.path().join("f")).unwrap();
-        for p in ["out/x.py", "f", "../x.py", "/tmp/x.py", "."] {
-            assert!(w.write(p, "x\n", true).is_err(), "{p} was written");
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("inner")).unwrap();
+        for (p, word) in [
+            ("out/x.py", "outside"),
+            ("f", "outside"),
+            ("../x.py", "outside"),
+            ("/tmp/x.py", "outside"),
+            (".", "workspace root"),
+            ("inner/x.py", "symbolic link"),
+        ] {
+            let e = w.write(p, "x\n", true).unwrap_err();
+            assert!(e.detail.contains(word), "{p}: {}", e.detail);
+            assert!(e.detail.starts_with(p), "{p}: {}", e.detail);
         }
         assert_eq!(std::fs::read_dir(outside_dir.path()).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("real")).unwrap().count(),
+            0
+        );
+    }
+
+    /// The process umask, read without changing it (Linux); `None` elsewhere.
+    #[cfg(unix)]
+    fn umask() -> Option<u32> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+        u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn new_files_follow_the_umask_and_replaced_files_keep_their_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, w) = ws();
+        w.write("new.py", "x = 1\n", false).unwrap();
+        if let Some(mask) = umask() {
+            assert_eq!(mode(&dir.path().join("new.py")), 0o666 & !mask);
+        }
+        let script = dir.path().join("run.sh");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        w.write("run.sh", "#!/bin/sh\necho hi\n", true).unwrap();
+        assert_eq!(mode(&script), 0o755);
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let src = w.read_for_edit("run.sh").unwrap();
+        w.write_if_unchanged(&src, "#!/bin/sh\necho bye\n").unwrap();
+        assert_eq!(mode(&script), 0o640);
+        assert_eq!(
+            std::fs::read_to_string(&script).unwrap(),
+            "#!/bin/sh\necho bye\n"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn absolute_paths_through_a_linked_root_are_inside() {
+        let base = tempfile::tempdir().unwrap();
+        let real = base.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::write(real.join("a.txt"), "alpha\n").unwrap();
+        let link = base.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let w = Workspace::new(&link, 1000, 1500).unwrap();
+        let via_link = link.join("a.txt").display().to_string();
+        let (text, _) = w.read_context(std::slice::from_ref(&via_link)).unwrap();
+        assert!(text.contains("alpha"), "{text}");
+        let r = w
+            .write(&link.join("gen/b.py").display().to_string(), "b\n", false)
+            .unwrap();
+        assert_eq!(r.path, "gen/b.py");
+        assert_eq!(
+            std::fs::read_to_string(real.join("gen/b.py")).unwrap(),
+            "b\n"
+        );
+        // The canonical spelling is inside too; a sibling of the root and `..` are not.
+        w.write(&real.join("c.py").display().to_string(), "c\n", false)
+            .unwrap();
+        std::fs::write(base.path().join("sib.txt"), "s").unwrap();
+        for p in [
+            base.path().join("sib.txt").display().to_string(),
+            format!("{}/../sib.txt", link.display()),
+            "../sib.txt".to_string(),
+        ] {
+            let e = w.write(&p, "x\n", true).unwrap_err();
+            assert!(e.detail.contains("outside"), "{p}: {}", e.detail);
+            assert!(w.read_context(std::slice::from_ref(&p)).is_err(), "{p}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(base.path().join("sib.txt")).unwrap(),
+            "s"
+        );
+    }
+
+    #[test]
+    fn protected_patterns_match_names_and_paths() {
+        for (pattern, rel, hit) in [
+            (".git/", ".git/config", true),
+            (".git/", "sub/module/.git", true),
+            (".git/", "src/git.rs", false),
+            (".git/", ".github/workflows/ci.yml", false),
+            (".env", "app/.env", true),
+            (".env.*", ".env.local", true),
+            (".env.*", ".environment", false),
+            (".mcp.json", ".MCP.JSON", true),
+            ("*.pem", "certs/server.pem", true),
+            ("*.pem", "pem.txt", false),
+            ("secrets/", "secrets/a.yaml", true),
+            ("docs/api", "docs/api/v1.md", true),
+            ("docs/api", "docs/apis.md", false),
+            ("docs/api", "other/docs/api/x", false),
+            ("src/*/gen.rs", "src/a/gen.rs", true),
+            ("a?c", "abc", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("  ", "x", false),
+        ] {
+            assert_eq!(protects(pattern, rel), hit, "{pattern} vs {rel}");
+        }
+    }
+
+    #[test]
+    fn protected_paths_are_refused_for_writing_and_editing() {
+        let (dir, w) = ws();
+        let w = w.with_protected(&["*.pem".into(), " ".into(), "deploy/".into()]);
+        std::fs::create_dir(dir.path().join(".git")).unwrap();
+        std::fs::write(dir.path().join(".git/config"), "[core]\n").unwrap();
+        std::fs::write(dir.path().join(".env"), "KEY=1\n").unwrap();
+        for p in [
+            ".git/config",
+            ".git/hooks/pre-commit",
+            ".env",
+            "svc/.env.production",
+            ".mcp.json",
+            ".claude/settings.json",
+            ".codex/config.toml",
+            "./.GIT/HEAD",
+            "key.pem",
+            "deploy/run.sh",
+        ] {
+            let e = w.write(p, "x\n", true).unwrap_err();
+            assert!(e.detail.contains("protected"), "{p}: {}", e.detail);
+            assert!(e.detail.starts_with(p), "{p}: {}", e.detail);
+            assert!(w.check_output(p, true).is_err(), "{p}");
+            assert!(w.read_for_edit(p).is_err(), "{p}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".git/config")).unwrap(),
+            "[core]\n"
+        );
+        assert!(!dir.path().join("deploy").exists());
+        // Reading them as context stays allowed; near names are writable.
+        assert!(w.read_context(&[".env".into()]).is_ok());
+        w.write("src/env.py", "x\n", false).unwrap();
+        w.write(".github/workflows/ci.yml", "on: push\n", false)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_root_at_slash_is_not_writable() {
+        let w = Workspace::new(Path::new("/"), 1000, 1500).unwrap();
+        let e = w.check_output("tmp/x.py", false).unwrap_err();
+        assert!(e.detail.contains("home directory or /"), "{}", e.detail);
+        assert!(e.detail.starts_with("tmp/x.py"), "{}", e.detail);
+        // Reading stays allowed.
+        assert!(w.read_context(&["etc/hostname-missing".into()]).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn edits_read_text_files_only() {
+        let (dir, w) = ws();
+        let outside_dir = tempfile::tempdir().unwrap();
+        std::fs::write(outside_dir.path().join("o.py"), "o\n").unwrap();
+        std::fs::write(dir.path().join("bin"), b"a\0b").unwrap();
+        std::fs::write(dir.path().join("latin1"), b"caf\xe9\n").unwrap();
+        std::fs::write(dir.path().join("big"), "x".repeat(1001)).unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::os::unix::fs::symlink(outside_dir.path().join("o.py"), dir.path().join("l.py"))
+            .unwrap();
+        std::os::unix::fs::symlink(dir.path().join("bin"), dir.path().join("in.py")).unwrap();
+        for (p, word) in [
+            ("bin", "binary"),
+            ("latin1", "UTF-8"),
+            ("big", "cap"),
+            ("d", "not a regular file"),
+            ("l.py", "outside"),
+            ("in.py", "symbolic link"),
+            ("missing.py", "no such file"),
+            ("nodir/missing.py", "no such file"),
+            ("../o.py", "outside"),
+        ] {
+            let e = w.read_for_edit(p).unwrap_err();
+            assert_eq!(e.reason, Reason::BadRequest);
+            assert!(e.detail.contains(word), "{p}: {}", e.detail);
+        }
+        std::fs::write(dir.path().join("ok.py"), "a = 1\r\n").unwrap();
+        let src = w.read_for_edit("./ok.py").unwrap();
+        assert_eq!(src.path, "ok.py");
+        assert_eq!(src.content, "a = 1\r\n");
+        assert_eq!(src.fingerprint, Fingerprint::of(b"a = 1\r\n"));
+    }
+
+    #[test]
+    fn an_edit_is_not_written_over_a_file_changed_since_it_was_read() {
+        let (dir, w) = ws();
+        let path = dir.path().join("m.py");
+        std::fs::write(&path, "a = 1\n").unwrap();
+        let src = w.read_for_edit("m.py").unwrap();
+        // Same length, same second: only the content hash tells them apart.
+        std::fs::write(&path, "a = 2\n").unwrap();
+        let e = w.write_if_unchanged(&src, "a = 3\n").unwrap_err();
+        assert!(e.detail.contains("changed on disk"), "{}", e.detail);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a = 2\n");
+
+        let src = w.read_for_edit("m.py").unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let e = w.write_if_unchanged(&src, "a = 3\n").unwrap_err();
+        assert!(e.detail.contains("removed"), "{}", e.detail);
+        assert!(!path.exists());
+
+        std::fs::write(&path, "a = 1\n").unwrap();
+        let src = w.read_for_edit("m.py").unwrap();
+        w.write_if_unchanged(&src, "a = 4\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a = 4\n");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file is left behind"
+        );
     }
 
     #[test]

@@ -257,7 +257,12 @@ async fn an_existing_file_is_replaced_only_with_overwrite() {
 
     mock.push(Reply::text("replaced"));
     let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let path = h.workspace.path().join("keep.txt");
     write(h.workspace.path(), "keep.txt", "original\n");
+    // Only an atomic replacement gives both: a reader holding the old file still reads all of
+    // it, and the path names a new file. Writing in place would cut what the reader sees.
+    let mut held = std::fs::File::open(&path).unwrap();
+    let old_inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
     let r = h
         .call(
             "delegate_code",
@@ -265,9 +270,18 @@ async fn an_existing_file_is_replaced_only_with_overwrite() {
         )
         .await;
     assert!(!is_error(&r), "{}", text_of(&r));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "replaced\n");
+    let mut seen = String::new();
+    std::io::Read::read_to_string(&mut held, &mut seen).unwrap();
+    assert_eq!(seen, "original\n");
+    assert_ne!(
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap()),
+        old_inode
+    );
     assert_eq!(
-        std::fs::read_to_string(h.workspace.path().join("keep.txt")).unwrap(),
-        "replaced\n"
+        std::fs::read_dir(h.workspace.path()).unwrap().count(),
+        1,
+        "no temp file is left behind"
     );
     h.stop().await;
 }
@@ -416,4 +430,174 @@ async fn a_truncated_artifact_is_not_written() {
     assert!(text_of(&r).starts_with("DELEGATION_FAILED (truncated): "));
     assert!(!h.workspace.path().join("out.py").exists());
     h.stop().await;
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+#[tokio::test]
+async fn a_new_file_follows_the_umask_and_a_replaced_script_stays_executable() {
+    // The server inherits this process's umask; set the common one so 0644 is what to expect
+    // (and not 0600, which a private temp file would give).
+    // SAFETY: umask only changes the mode of files created afterwards; every test here expects 022.
+    unsafe { libc::umask(0o022) };
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text("x = 1\n"));
+    mock.push(Reply::text("#!/bin/sh\necho new\n"));
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let root = h.workspace.path().to_path_buf();
+    let r = h
+        .call(
+            "delegate_code",
+            json!({"task": "x", "output_path": "pkg/new.py"}),
+        )
+        .await;
+    assert!(!is_error(&r), "{}", text_of(&r));
+    assert_eq!(mode(&root.join("pkg/new.py")), 0o644);
+    assert_eq!(mode(&root.join("pkg")), 0o755);
+
+    write(&root, "run.sh", "#!/bin/sh\necho old\n");
+    std::fs::set_permissions(
+        root.join("run.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let r = h
+        .call(
+            "delegate_code",
+            json!({"task": "x", "output_path": "run.sh", "overwrite": true}),
+        )
+        .await;
+    assert!(!is_error(&r), "{}", text_of(&r));
+    assert_eq!(
+        std::fs::read_to_string(root.join("run.sh")).unwrap(),
+        "#!/bin/sh\necho new\n"
+    );
+    assert_eq!(mode(&root.join("run.sh")), 0o755);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_absolute_path_through_a_linked_workspace_root_is_inside() {
+    let base = tempfile::tempdir().unwrap();
+    let real = base.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::write(real.join("model.py"), "class User: pass\n").unwrap();
+    let link = base.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text("def test_user(): pass\n"));
+    let h = Harness::start(
+        &mock,
+        &[
+            MODEL,
+            WRITE,
+            ("LOCAL_EXECUTOR_WORKSPACE", link.to_str().unwrap()),
+        ],
+    )
+    .await;
+    // As Claude Code spells paths: absolute, through the root as configured.
+    let r = h
+        .call(
+            "delegate_code",
+            json!({
+                "task": "tests",
+                "context_files": [link.join("model.py").to_str().unwrap()],
+                "output_path": link.join("tests/test_user.py").to_str().unwrap(),
+            }),
+        )
+        .await;
+    assert!(!is_error(&r), "{}", text_of(&r));
+    assert!(
+        text_of(&r).starts_with("wrote tests/test_user.py · "),
+        "{}",
+        text_of(&r)
+    );
+    assert_eq!(
+        std::fs::read_to_string(real.join("tests/test_user.py")).unwrap(),
+        "def test_user(): pass\n"
+    );
+    let user = mock.chats()[0].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(user.contains("class User: pass"), "{user}");
+    h.stop().await;
+
+    // A sibling of the root, spelled through the same link's parent, stays outside.
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(
+        &mock,
+        &[
+            MODEL,
+            WRITE,
+            ("LOCAL_EXECUTOR_WORKSPACE", link.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let sibling = base.path().join("sibling.py").display().to_string();
+    refused(
+        h,
+        &mock,
+        json!({"task": "x", "output_path": sibling}),
+        &["outside the workspace"],
+    )
+    .await;
+    assert!(!base.path().join("sibling.py").exists());
+}
+
+#[tokio::test]
+async fn protected_paths_are_refused_for_writing() {
+    let mock = Mock::start(&["m"]).await;
+    for path in [
+        ".git/config",
+        ".env",
+        "svc/.env.local",
+        ".mcp.json",
+        ".claude/settings.json",
+    ] {
+        let mut h = Harness::start(&mock, &[MODEL, WRITE]).await;
+        let ws = std::mem::replace(&mut h.workspace, tempfile::tempdir().unwrap());
+        write(ws.path(), ".git/config", "[core]\n");
+        refused(
+            h,
+            &mock,
+            json!({"task": "x", "output_path": path, "overwrite": true}),
+            &[path, "protected"],
+        )
+        .await;
+        assert_eq!(
+            std::fs::read_to_string(ws.path().join(".git/config")).unwrap(),
+            "[core]\n"
+        );
+        if path != ".git/config" {
+            assert!(!ws.path().join(path).exists(), "{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_home_directory_workspace_is_refused_for_writing() {
+    let mock = Mock::start(&["m"]).await;
+    let home = tempfile::tempdir().unwrap();
+    let h = Harness::start(
+        &mock,
+        &[
+            MODEL,
+            WRITE,
+            ("HOME", home.path().to_str().unwrap()),
+            ("LOCAL_EXECUTOR_WORKSPACE", home.path().to_str().unwrap()),
+        ],
+    )
+    .await;
+    refused(
+        h,
+        &mock,
+        json!({"task": "x", "output_path": "notes.py"}),
+        &["notes.py", "home directory"],
+    )
+    .await;
+    assert!(!home.path().join("notes.py").exists());
 }

@@ -194,9 +194,14 @@ impl Mock {
 
     /// Resolves once a hanging response saw the client close its connection.
     pub async fn wait_closed_by_client(&self) {
+        self.wait_closed(1).await;
+    }
+
+    /// Resolves once `n` hanging responses saw the client close their connections.
+    pub async fn wait_closed(&self, n: usize) {
         loop {
             let notified = self.closed.notified();
-            if self.closed_by_client() > 0 {
+            if self.closed_by_client() >= n {
                 return;
             }
             notified.await;

@@ -1,0 +1,67 @@
+//! The checks of this machine: the usage folder and the workspace. The checks of what the user
+//! configures to run here (the check commands: each program must exist) belong beside them.
+
+use std::path::Path;
+
+use super::Report;
+
+/// The folder takes a new file, and an existing usage.jsonl opens for appending. Nothing is
+/// written to the log itself.
+pub(super) fn check_usage_folder(home: &Path, usage: &Path, report: &mut Report) {
+    let result = std::fs::create_dir_all(home)
+        .map_err(|e| format!("cannot create {}: {e}", home.display()))
+        .and_then(|_| {
+            tempfile::Builder::new()
+                .prefix(".doctor-")
+                .tempfile_in(home)
+                .map_err(|e| format!("cannot create a file in {}: {e}", home.display()))
+        })
+        .and_then(
+            |_| match std::fs::OpenOptions::new().append(true).open(usage) {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(format!("cannot append to {}: {e}", usage.display())),
+            },
+        );
+    match result {
+        Ok(()) => report.pass(format!("usage log {} is writable", usage.display())),
+        Err(e) => report.fail(
+            format!("usage log not writable: {e}"),
+            "set LOCAL_EXECUTOR_HOME to a folder you can write to",
+        ),
+    }
+}
+
+pub(super) fn check_workspace(workspace: &Path, allow_write: bool, report: &mut Report) {
+    if !workspace.is_dir() {
+        report.fail(
+            format!("workspace {} is not a folder", workspace.display()),
+            "set LOCAL_EXECUTOR_WORKSPACE to the project folder (Claude Code sets CLAUDE_PROJECT_DIR)",
+        );
+        return;
+    }
+    if !allow_write {
+        report.pass(format!(
+            "workspace {}; writing files (output_path) is off, LOCAL_EXECUTOR_ALLOW_WRITE=1 turns it on",
+            workspace.display()
+        ));
+        return;
+    }
+    match tempfile::Builder::new()
+        .prefix(".local-executor-doctor-")
+        .tempfile_in(workspace)
+    {
+        Ok(_) => report.pass(format!(
+            "workspace {}; writing files (output_path) is on, inside it only",
+            workspace.display()
+        )),
+        Err(e) => report.fail(
+            format!(
+                "workspace {}: writing is on but the folder is not writable: {e}",
+                workspace.display()
+            ),
+            "make the workspace writable, or leave LOCAL_EXECUTOR_ALLOW_WRITE unset",
+        ),
+    }
+}
+

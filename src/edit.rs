@@ -1,0 +1,731 @@
+//! Edits to an existing file as a model writes them, and what the planner gets back. The model
+//! answers with search/replace blocks (the format aider made common) or, for a small file, with
+//! the whole file. Blocks are parsed leniently where small models decorate them (a file-name line,
+//! a Markdown fence around them, trailing spaces on the markers) and applied strictly: each SEARCH
+//! must match exactly one place, first as written, then, only if that finds nothing, ignoring
+//! indentation and trailing spaces when that finds one place. A failure says in a few lines what
+//! to fix, because it goes back to the model as its repair turn. The receipt is one line of
+//! counts and a unified diff cut at a set number of lines, so the planner reviews the change
+//! without reading the file.
+
+use std::fmt;
+
+/// Files of up to this many lines are asked for whole rather than as blocks: rewriting a short
+/// file costs few tokens and spares a small model the format. Provisional until measured on the
+/// real models; [`mode_for`] is the one place that decides.
+pub(crate) const WHOLE_FILE_MAX_LINES: usize = 60;
+
+/// Lines of context around each change in the receipt's diff (the usual 3, less one: the
+/// planner pays for every line, and two show where a change sits).
+const DIFF_CONTEXT: usize = 2;
+/// Lines of the file shown when a SEARCH text is not found, and their longest length.
+const NEAREST_LINES: usize = 5;
+const NEAREST_LINE_CHARS: usize = 100;
+/// Below this similarity no line counts as near.
+const NEAREST_MIN_RATIO: f32 = 0.5;
+
+/// How the model is asked to change a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The complete new file.
+    WholeFile,
+    /// SEARCH/REPLACE blocks.
+    Blocks,
+}
+
+/// Whole file for a file of up to [`WHOLE_FILE_MAX_LINES`] lines, blocks beyond.
+pub(crate) fn mode_for(content: &str) -> Mode {
+    if content.lines().count() <= WHOLE_FILE_MAX_LINES {
+        Mode::WholeFile
+    } else {
+        Mode::Blocks
+    }
+}
+
+/// The system-prompt fragment that teaches the block format, with one tiny example.
+pub(crate) const BLOCKS_INSTRUCTIONS: &str = "\
+Reply with SEARCH/REPLACE blocks only, one per change, in file order:
+<<<<<<< SEARCH
+lines copied exactly from the file
+=======
+the lines that replace them
+>>>>>>> REPLACE
+SEARCH copies whole lines from the file with their indentation, enough of them to match one \
+place only. An empty REPLACE deletes the lines. No explanation.
+Example, renaming greet to hello:
+<<<<<<< SEARCH
+def greet(name):
+=======
+def hello(name):
+>>>>>>> REPLACE";
+
+/// The system-prompt fragment for a file asked for whole.
+pub(crate) const WHOLE_FILE_INSTRUCTIONS: &str = "\
+Reply with the complete new content of the file: the change made, every other line kept as it \
+is. No explanation, no markdown fences.";
+
+pub(crate) fn instructions(mode: Mode) -> &'static str {
+    match mode {
+        Mode::WholeFile => WHOLE_FILE_INSTRUCTIONS,
+        Mode::Blocks => BLOCKS_INSTRUCTIONS,
+    }
+}
+
+/// The file to edit as the user message shows it, in a fence its content cannot close.
+pub(crate) fn file_section(path: &str, content: &str) -> String {
+    let body = content.trim_end_matches(['\n', '\r']);
+    let fence = crate::workspace::fence_for(body);
+    format!("### {path}\n{fence}\n{body}\n{fence}")
+}
+
+/// One SEARCH/REPLACE block, its lines without line endings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Block {
+    /// The file name the model wrote on the line before the block, if it did.
+    pub file: Option<String>,
+    pub search: Vec<String>,
+    pub replace: Vec<String>,
+}
+
+/// What went wrong with an edit; each is worth one repair turn except [`Problem::Emptied`],
+/// which is more likely a misunderstanding than a slip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Problem {
+    /// The blocks are malformed.
+    Format,
+    /// No block at all.
+    NoBlocks,
+    /// A SEARCH text matches nowhere.
+    NotFound,
+    /// A SEARCH text matches several places.
+    Ambiguous,
+    /// The blocks leave the file as it was.
+    NoChange,
+    /// The result is empty or blank.
+    Emptied,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EditError {
+    pub problem: Problem,
+    /// A few lines for the model's repair turn; the first says it all for a failure line.
+    pub message: String,
+}
+
+impl fmt::Display for EditError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn error(problem: Problem, message: impl Into<String>) -> EditError {
+    EditError {
+        problem,
+        message: message.into(),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Marker {
+    Search,
+    Divider,
+    Replace,
+}
+
+/// A marker line: 5 to 9 of its character (as aider accepts), the word optional, spaces around.
+fn marker(line: &str) -> Option<Marker> {
+    let t = line.trim();
+    for (c, word, m) in [
+        ('<', "SEARCH", Marker::Search),
+        ('=', "", Marker::Divider),
+        ('>', "REPLACE", Marker::Replace),
+    ] {
+        let run = t.chars().take_while(|x| *x == c).count();
+        if (5..=9).contains(&run) {
+            let rest = t[run..].trim();
+            if rest.is_empty() || (!word.is_empty() && rest.eq_ignore_ascii_case(word)) {
+                return Some(m);
+            }
+        }
+    }
+    None
+}
+
+/// A Markdown fence line, with or without an info string.
+fn is_fence(t: &str) -> bool {
+    t.starts_with("```") || t.starts_with("~~~")
+}
+
+/// A line that names a file (`src/x.py`, `**x.py**`, `` `x.py`: ``), or `None`.
+fn file_name_line(t: &str) -> Option<String> {
+    let name = t
+        .trim_start_matches('#')
+        .trim()
+        .trim_end_matches(':')
+        .trim_matches(|c| c == '*' || c == '`')
+        .trim();
+    let plausible = !name.is_empty()
+        && !name.contains(char::is_whitespace)
+        && (name.contains('.') || name.contains('/'));
+    plausible.then(|| name.to_string())
+}
+
+/// Reads the blocks out of a model's answer; text around them (chatter, fences) is ignored.
+pub(crate) fn parse(answer: &str) -> Result<Vec<Block>, EditError> {
+    enum State {
+        Outside,
+        Search,
+        Replace,
+    }
+    let mut blocks = Vec::new();
+    let mut state = State::Outside;
+    let mut name: Option<String> = None;
+    let mut file: Option<String> = None;
+    let (mut search, mut replace) = (Vec::new(), Vec::new());
+    for raw in answer.split('\n') {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let n = blocks.len() + 1;
+        match (&state, marker(line)) {
+            (State::Outside, Some(Marker::Search)) => {
+                file = name.take();
+                state = State::Search;
+            }
+            (State::Outside, Some(_)) => {
+                return Err(error(
+                    Problem::Format,
+                    format!(
+                        "`{}` stands outside a block; every block starts with `<<<<<<< SEARCH`",
+                        line.trim()
+                    ),
+                ));
+            }
+            (State::Outside, None) => {
+                let t = line.trim();
+                if !t.is_empty() && !is_fence(t) {
+                    name = file_name_line(t);
+                }
+            }
+            (State::Search, Some(Marker::Divider)) => state = State::Replace,
+            (State::Search, Some(_)) => {
+                return Err(error(
+                    Problem::Format,
+                    format!(
+                        "block {n}: `{}` before `=======`; a block is SEARCH lines, `=======`, REPLACE lines, `>>>>>>> REPLACE`",
+                        line.trim()
+                    ),
+                ));
+            }
+            (State::Replace, Some(Marker::Replace)) => {
+                blocks.push(Block {
+                    file: file.take(),
+                    search: std::mem::take(&mut search),
+                    replace: std::mem::take(&mut replace),
+                });
+                state = State::Outside;
+            }
+            (State::Replace, Some(_)) => {
+                return Err(error(
+                    Problem::Format,
+                    format!(
+                        "block {n}: `{}` before `>>>>>>> REPLACE`; close each block before the next",
+                        line.trim()
+                    ),
+                ));
+            }
+            (State::Search, None) => search.push(line.to_string()),
+            (State::Replace, None) => replace.push(line.to_string()),
+        }
+    }
+    let n = blocks.len() + 1;
+    match state {
+        State::Search => Err(error(
+            Problem::Format,
+            format!("block {n} has no `=======` after its SEARCH lines"),
+        )),
+        State::Replace => Err(error(
+            Problem::Format,
+            format!("block {n} is not closed; end it with `>>>>>>> REPLACE`"),
+        )),
+        State::Outside if blocks.is_empty() => Err(error(
+            Problem::NoBlocks,
+            "no SEARCH/REPLACE block found; reply with blocks that start with `<<<<<<< SEARCH`",
+        )),
+        State::Outside => Ok(blocks),
+    }
+}
+
+/// Applies the blocks in order to `content`. A file with CRLF line endings keeps them (a file
+/// that mixes both comes back all CRLF), and the final newline stays as it was.
+///
+/// An empty SEARCH means "the whole content" only when the file is empty or blank; on a file
+/// with content it is an error, because it cannot say where the lines go.
+pub(crate) fn apply(content: &str, blocks: &[Block]) -> Result<String, EditError> {
+    if blocks.is_empty() {
+        return Err(error(Problem::NoBlocks, "the edit has no block"));
+    }
+    let crlf = content.contains("\r\n");
+    let text = content.replace("\r\n", "\n");
+    let final_newline = text.is_empty() || text.ends_with('\n');
+    let mut lines: Vec<String> = text.split_terminator('\n').map(str::to_string).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        apply_block(&mut lines, block, i + 1)?;
+    }
+    let mut out = lines.join("\n");
+    if final_newline && !lines.is_empty() {
+        out.push('\n');
+    }
+    if crlf {
+        out = out.replace('\n', "\r\n");
+    }
+    if out.trim().is_empty() && !content.trim().is_empty() {
+        return Err(error(
+            Problem::Emptied,
+            "the edit would leave the file empty; refused",
+        ));
+    }
+    if out == content {
+        return Err(error(
+            Problem::NoChange,
+            "the blocks change nothing: each REPLACE equals its SEARCH",
+        ));
+    }
+    Ok(out)
+}
+
+fn blank(l: &str) -> bool {
+    l.trim().is_empty()
+}
+
+fn apply_block(lines: &mut Vec<String>, block: &Block, n: usize) -> Result<(), EditError> {
+    if block.search.iter().all(|l| blank(l)) {
+        if lines.iter().all(|l| blank(l)) {
+            *lines = block.replace.clone();
+            return Ok(());
+        }
+        return Err(error(
+            Problem::NotFound,
+            format!("block {n}: SEARCH is empty; copy into it the lines of the file to change"),
+        ));
+    }
+    // As written, but for trailing spaces nobody can see.
+    let exact = positions(lines, &block.search, |a, b| a.trim_end() == b.trim_end());
+    match exact.as_slice() {
+        [at] => {
+            lines.splice(*at..*at + block.search.len(), block.replace.clone());
+            return Ok(());
+        }
+        [] => {}
+        many => return Err(ambiguous(n, many)),
+    }
+    // Ignoring indentation and blank lines around the SEARCH text, if that finds one place.
+    let lead = block.search.iter().take_while(|l| blank(l)).count();
+    let trail = block.search.iter().rev().take_while(|l| blank(l)).count();
+    let search = &block.search[lead..block.search.len() - trail];
+    let loose = positions(lines, search, |a, b| a.trim() == b.trim());
+    match loose.as_slice() {
+        [at] => {
+            let mut replace = block.replace.as_slice();
+            // The blank lines the SEARCH had around it most likely stand in the REPLACE too.
+            let r_lead = replace.iter().take_while(|l| blank(l)).count().min(lead);
+            replace = &replace[r_lead..];
+            let r_trail = replace
+                .iter()
+                .rev()
+                .take_while(|l| blank(l))
+                .count()
+                .min(trail);
+            replace = &replace[..replace.len() - r_trail];
+            let found = &lines[*at..*at + search.len()];
+            let replace = reindent(replace, indent_of(search), indent_of(found));
+            lines.splice(*at..*at + search.len(), replace);
+            Ok(())
+        }
+        [] => Err(not_found(n, lines, search)),
+        many => Err(ambiguous(n, many)),
+    }
+}
+
+/// Where `search` starts in `lines`, by the given line comparison.
+fn positions(lines: &[String], search: &[String], eq: impl Fn(&str, &str) -> bool) -> Vec<usize> {
+    if search.is_empty() || search.len() > lines.len() {
+        return Vec::new();
+    }
+    (0..=lines.len() - search.len())
+        .filter(|&at| search.iter().zip(&lines[at..]).all(|(s, l)| eq(s, l)))
+        .collect()
+}
+
+/// The indentation of the first non-blank line.
+fn indent_of(lines: &[String]) -> &str {
+    lines
+        .iter()
+        .find(|l| !blank(l))
+        .map(|l| &l[..l.len() - l.trim_start().len()])
+        .unwrap_or("")
+}
+
+/// Moves the REPLACE lines from the SEARCH's indentation to the file's, where they share it.
+fn reindent(replace: &[String], from: &str, to: &str) -> Vec<String> {
+    replace
+        .iter()
+        .map(|l| match l.strip_prefix(from) {
+            Some(rest) if from != to && !blank(l) => format!("{to}{rest}"),
+            _ => l.clone(),
+        })
+        .collect()
+}
+
+fn ambiguous(n: usize, at: &[usize]) -> EditError {
+    let shown: Vec<String> = at.iter().take(5).map(|a| (a + 1).to_string()).collect();
+    error(
+        Problem::Ambiguous,
+        format!(
+            "block {n}: SEARCH matches {} places (lines {}); add lines around the one to change so it matches once",
+            at.len(),
+            shown.join(", ")
+        ),
+    )
+}
+
+/// "Not found", with the lines of the file nearest to the SEARCH text so the model can copy them.
+fn not_found(n: usize, lines: &[String], search: &[String]) -> EditError {
+    let head = format!("block {n}: SEARCH matches no lines of the file.");
+    // The longest SEARCH line is the most telling one to look for.
+    let Some((probe_at, probe)) = search
+        .iter()
+        .map(|l| l.trim())
+        .enumerate()
+        .max_by_key(|(_, l)| l.len())
+    else {
+        return error(Problem::NotFound, head);
+    };
+    let best = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i, similar::TextDiff::from_chars(probe, l.trim()).ratio()))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let message = match best {
+        Some((at, ratio)) if ratio >= NEAREST_MIN_RATIO => {
+            let start = at.saturating_sub(probe_at);
+            let end = (start + search.len().min(NEAREST_LINES)).min(lines.len());
+            let mut m = format!("{head} Nearest, from line {}:\n", start + 1);
+            for (i, l) in lines[start..end].iter().enumerate() {
+                let l: String = l.chars().take(NEAREST_LINE_CHARS).collect();
+                m.push_str(&format!("{}|{l}\n", start + i + 1));
+            }
+            m.push_str("Copy the SEARCH lines exactly from the file.");
+            m
+        }
+        _ => format!(
+            "{head} No line is close to `{}`; copy the SEARCH lines exactly from the file.",
+            probe.chars().take(NEAREST_LINE_CHARS).collect::<String>()
+        ),
+    };
+    error(Problem::NotFound, message)
+}
+
+/// A unified diff of a change and its line counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Diff {
+    pub added: usize,
+    pub removed: usize,
+    /// Characters of the added lines: what the model's edit put on disk.
+    pub added_chars: usize,
+    /// Hunks without file headers, cut at the line limit with a `… N more lines` marker.
+    pub text: String,
+}
+
+/// The diff from `old` to `new` (line endings compared as LF), at most `max_lines` lines shown.
+pub(crate) fn diff(old: &str, new: &str, max_lines: usize) -> Diff {
+    let old = old.replace("\r\n", "\n");
+    let new = new.replace("\r\n", "\n");
+    let d = similar::TextDiff::from_lines(&old, &new);
+    let (mut added, mut removed, mut added_chars) = (0, 0, 0);
+    for change in d.iter_all_changes() {
+        match change.tag() {
+            similar::ChangeTag::Insert => {
+                added += 1;
+                added_chars += change.value().chars().count();
+            }
+            similar::ChangeTag::Delete => removed += 1,
+            similar::ChangeTag::Equal => {}
+        }
+    }
+    let full = d
+        .unified_diff()
+        .context_radius(DIFF_CONTEXT)
+        .missing_newline_hint(false)
+        .to_string();
+    let all: Vec<&str> = full.lines().collect();
+    let mut text = String::new();
+    for l in all.iter().take(max_lines) {
+        text.push_str(l);
+        text.push('\n');
+    }
+    if all.len() > max_lines {
+        text.push_str(&format!("… {} more lines\n", all.len() - max_lines));
+    }
+    Diff {
+        added,
+        removed,
+        added_chars,
+        text,
+    }
+}
+
+/// What the planner gets for an edit: `edited PATH · +A −R lines`, then the diff.
+pub(crate) fn receipt(path: &str, old: &str, new: &str, max_diff_lines: usize) -> String {
+    let d = diff(old, new, max_diff_lines);
+    format!(
+        "edited {path} · +{} −{} lines\n{}",
+        d.added, d.removed, d.text
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(search: &str, replace: &str) -> Block {
+        let lines = |s: &str| s.split_terminator('\n').map(str::to_string).collect();
+        Block {
+            file: None,
+            search: lines(search),
+            replace: lines(replace),
+        }
+    }
+
+    fn edit(content: &str, answer: &str) -> Result<String, EditError> {
+        apply(content, &parse(answer)?)
+    }
+
+    const PY: &str = "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n";
+
+    #[test]
+    fn an_edit_is_applied() {
+        let answer = "<<<<<<< SEARCH\ndef sub(a, b):\n    return a - b\n=======\ndef sub(a, b):\n    \"\"\"a minus b\"\"\"\n    return a - b\n>>>>>>> REPLACE\n";
+        assert_eq!(
+            edit(PY, answer).unwrap(),
+            "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    \"\"\"a minus b\"\"\"\n    return a - b\n"
+        );
+    }
+
+    #[test]
+    fn several_blocks_apply_in_order_and_empty_replace_deletes() {
+        let answer = "<<<<<<< SEARCH\ndef add(a, b):\n=======\ndef plus(a, b):\n>>>>>>> REPLACE\n\
+<<<<<<< SEARCH\n\n\ndef sub(a, b):\n    return a - b\n=======\n>>>>>>> REPLACE\n";
+        assert_eq!(
+            edit(PY, answer).unwrap(),
+            "def plus(a, b):\n    return a + b\n"
+        );
+    }
+
+    #[test]
+    fn blocks_in_a_fence_with_a_file_name_and_chatter_parse() {
+        let answer = "Here is the change:\n\nsrc/calc.py\n```python\n<<<<<<< SEARCH  \n    return a + b\n=======   \n    return b + a\n>>>>>>> REPLACE \n```\n\n`other.py`:\n```\n<<<<<<<SEARCH\nx\n=======\ny\n>>>>>>>\n```\nDone.";
+        let blocks = parse(answer).unwrap();
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[0].file.as_deref(), Some("src/calc.py"));
+        assert_eq!(blocks[0].search, vec!["    return a + b"]);
+        assert_eq!(blocks[0].replace, vec!["    return b + a"]);
+        assert_eq!(blocks[1].file.as_deref(), Some("other.py"));
+        assert_eq!(blocks[1].search, vec!["x"]);
+        // A fence inside a block is content (a Markdown file being edited).
+        let md = parse("<<<<<<< SEARCH\n```sh\n=======\n```bash\n>>>>>>> REPLACE").unwrap();
+        assert_eq!(md[0].search, vec!["```sh"]);
+        assert_eq!(md[0].replace, vec!["```bash"]);
+        // A chatter line between a name and the block drops the name.
+        let b =
+            parse("a.py\nI changed it:\n<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE").unwrap();
+        assert_eq!(b[0].file, None);
+    }
+
+    #[test]
+    fn parse_errors_say_what_is_wrong() {
+        for (answer, problem, words) in [
+            (
+                "just prose, no blocks",
+                Problem::NoBlocks,
+                "no SEARCH/REPLACE block",
+            ),
+            ("", Problem::NoBlocks, "no SEARCH/REPLACE block"),
+            (
+                "<<<<<<< SEARCH\nx\n",
+                Problem::Format,
+                "block 1 has no `=======`",
+            ),
+            (
+                "<<<<<<< SEARCH\nx\n=======\ny\n",
+                Problem::Format,
+                "block 1 is not closed",
+            ),
+            (
+                "<<<<<<< SEARCH\nx\n>>>>>>> REPLACE\n",
+                Problem::Format,
+                "block 1: `>>>>>>> REPLACE` before `=======`",
+            ),
+            (
+                "<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE\n<<<<<<< SEARCH\na\n=======\nb\n<<<<<<< SEARCH\n",
+                Problem::Format,
+                "block 2: `<<<<<<< SEARCH` before `>>>>>>> REPLACE`",
+            ),
+            ("=======\n", Problem::Format, "outside a block"),
+        ] {
+            let e = parse(answer).unwrap_err();
+            assert_eq!(e.problem, problem, "{answer:?}");
+            assert!(e.message.contains(words), "{answer:?}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn missing_search_text_names_the_block_and_the_nearest_lines() {
+        let answer = "<<<<<<< SEARCH\ndef add(a, b):\n=======\ndef add(a, b, c):\n>>>>>>> REPLACE\n\
+<<<<<<< SEARCH\ndef sub(x, y):\n    return x - y\n=======\ndef minus(x, y):\n>>>>>>> REPLACE\n";
+        let e = edit(PY, answer).unwrap_err();
+        assert_eq!(e.problem, Problem::NotFound);
+        assert_eq!(
+            e.message,
+            "block 2: SEARCH matches no lines of the file. Nearest, from line 5:\n\
+5|def sub(a, b):\n6|    return a - b\nCopy the SEARCH lines exactly from the file."
+        );
+        let e = edit(PY, "<<<<<<< SEARCH\nzzzz qqqq\n=======\ny\n>>>>>>> REPLACE").unwrap_err();
+        assert!(
+            e.message.contains("No line is close to `zzzz qqqq`"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.len() < 200);
+    }
+
+    #[test]
+    fn an_ambiguous_match_is_refused() {
+        let content = "x = 1\ny = 2\nx = 1\n";
+        let e = edit(
+            content,
+            "<<<<<<< SEARCH\nx = 1\n=======\nx = 3\n>>>>>>> REPLACE",
+        )
+        .unwrap_err();
+        assert_eq!(e.problem, Problem::Ambiguous);
+        assert!(e.message.contains("2 places (lines 1, 3)"), "{}", e.message);
+        // Loosely, too: the two places differ only in indentation.
+        let content = "if a:\n    go()\nif b:\n        go()\n";
+        let e = edit(
+            content,
+            "<<<<<<< SEARCH\n  go()\n=======\n  stop()\n>>>>>>> REPLACE",
+        )
+        .unwrap_err();
+        assert_eq!(e.problem, Problem::Ambiguous);
+    }
+
+    #[test]
+    fn a_whitespace_tolerant_match_applies_when_unique_and_keeps_the_files_indentation() {
+        // The model dropped the indentation and added trailing spaces and a blank line.
+        let answer = "<<<<<<< SEARCH\n\nreturn a - b   \n=======\n\nif a < b:\n    raise ValueError\nreturn a - b\n>>>>>>> REPLACE";
+        assert_eq!(
+            edit(PY, answer).unwrap(),
+            "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    if a < b:\n        raise ValueError\n    return a - b\n"
+        );
+        // An exact match wins over a loose one elsewhere.
+        let content = "go()\n    go()\n";
+        assert_eq!(
+            edit(
+                content,
+                "<<<<<<< SEARCH\ngo()\n=======\nstop()\n>>>>>>> REPLACE"
+            )
+            .unwrap(),
+            "stop()\n    go()\n"
+        );
+    }
+
+    #[test]
+    fn crlf_files_keep_crlf_and_the_final_newline_stays_as_it_was() {
+        let content = "a = 1\r\nb = 2\r\n";
+        let answer = "<<<<<<< SEARCH\r\nb = 2\r\n=======\r\nb = 3\r\nc = 4\r\n>>>>>>> REPLACE\r\n";
+        assert_eq!(
+            edit(content, answer).unwrap(),
+            "a = 1\r\nb = 3\r\nc = 4\r\n"
+        );
+        assert_eq!(
+            edit("a\nb", "<<<<<<< SEARCH\nb\n=======\nc\n>>>>>>> REPLACE").unwrap(),
+            "a\nc"
+        );
+    }
+
+    #[test]
+    fn an_edit_that_empties_the_file_or_changes_nothing_is_refused() {
+        let e = edit("x = 1\n", "<<<<<<< SEARCH\nx = 1\n=======\n>>>>>>> REPLACE").unwrap_err();
+        assert_eq!(e.problem, Problem::Emptied);
+        let e = edit(
+            "x = 1\n",
+            "<<<<<<< SEARCH\nx = 1\n=======\nx = 1\n>>>>>>> REPLACE",
+        )
+        .unwrap_err();
+        assert_eq!(e.problem, Problem::NoChange);
+        assert_eq!(apply("x\n", &[]).unwrap_err().problem, Problem::NoBlocks);
+    }
+
+    #[test]
+    fn an_empty_search_fills_an_empty_file_only() {
+        assert_eq!(
+            apply("", &[block("", "print('hi')\n")]).unwrap(),
+            "print('hi')\n"
+        );
+        assert_eq!(apply("\n", &[block("\n", "x\n")]).unwrap(), "x\n");
+        let e = apply("y = 1\n", &[block("", "x\n")]).unwrap_err();
+        assert_eq!(e.problem, Problem::NotFound);
+        assert!(e.message.contains("SEARCH is empty"), "{}", e.message);
+    }
+
+    #[test]
+    fn small_files_are_asked_for_whole() {
+        let lines = |n: usize| "x\n".repeat(n);
+        assert_eq!(mode_for(""), Mode::WholeFile);
+        assert_eq!(mode_for(&lines(WHOLE_FILE_MAX_LINES)), Mode::WholeFile);
+        assert_eq!(mode_for(&lines(WHOLE_FILE_MAX_LINES + 1)), Mode::Blocks);
+        assert!(instructions(Mode::Blocks).contains("<<<<<<< SEARCH"));
+        assert!(!instructions(Mode::WholeFile).contains("SEARCH"));
+        // The example in the instructions is itself a valid edit.
+        let example = BLOCKS_INSTRUCTIONS
+            .split("Example, renaming greet to hello:\n")
+            .nth(1)
+            .unwrap();
+        assert_eq!(
+            edit("def greet(name):\n    return name\n", example).unwrap(),
+            "def hello(name):\n    return name\n"
+        );
+        assert!(
+            BLOCKS_INSTRUCTIONS.len() < 600,
+            "{}",
+            BLOCKS_INSTRUCTIONS.len()
+        );
+        assert_eq!(
+            file_section("a.md", "```\nx\n```\n"),
+            "### a.md\n````\n```\nx\n```\n````"
+        );
+    }
+
+    #[test]
+    fn diff_counts_lines_and_is_cut() {
+        let old = "a\nb\nc\nd\ne\nf\ng\n";
+        let new = "a\nb\nC\nd\ne\nf\ng\nh\n";
+        let d = diff(old, new, 80);
+        assert_eq!((d.added, d.removed, d.added_chars), (2, 1, 4));
+        assert_eq!(
+            d.text,
+            "@@ -1,7 +1,8 @@\n a\n b\n-c\n+C\n d\n e\n f\n g\n+h\n"
+        );
+        let d = diff(old, new, 3);
+        assert_eq!(d.text, "@@ -1,7 +1,8 @@\n a\n b\n… 7 more lines\n");
+        assert_eq!(
+            diff("a\r\nb\r\n", "a\r\nc\r\n", 80).text,
+            "@@ -1,2 +1,2 @@\n a\n-b\n+c\n"
+        );
+        let big_old: String = (0..300).map(|i| format!("line {i}\n")).collect();
+        let big_new = big_old
+            .replace("line 7\n", "seven\n")
+            .replace("line 250\n", "");
+        let r = receipt("src/x.py", &big_old, &big_new, 80);
+        assert!(r.starts_with("edited src/x.py · +1 −2 lines\n@@ "), "{r}");
+        assert!(r.lines().count() < 20, "{r}");
+    }
+}

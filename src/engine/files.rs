@@ -1,0 +1,169 @@
+//! Several files in one call (`delegate_files`): each file is its own delegation, written to the
+//! workspace when it passed its checks, and all of them run side by side. The planner reads one
+//! receipt per file written and one DELEGATION_FAILED line per file that failed, so it does just
+//! those itself; the usage log gets one line for the call, summing its files.
+
+use std::collections::HashSet;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Engine, ProgressTx};
+use crate::failure::{Failure, Reason};
+use crate::request::{CodeRequest, FilesRequest};
+use crate::usage::UsageRecord;
+
+/// Most files in one call: a scaffold, not a repository.
+pub(crate) const MAX_FILES: usize = 16;
+
+/// What a `delegate_files` call answers.
+pub(crate) struct FilesOutcome {
+    pub text: String,
+    pub failed: usize,
+}
+
+impl Engine {
+    pub(crate) async fn delegate_files(
+        &self,
+        req: &FilesRequest,
+        progress: Option<&ProgressTx>,
+        ct: &CancellationToken,
+        record: &mut UsageRecord,
+    ) -> Result<FilesOutcome, Failure> {
+        let started = tokio::time::Instant::now();
+        record.tier = Some(req.tier.as_str().to_string());
+        record.files = Some(u32::try_from(req.files.len()).unwrap_or(u32::MAX));
+        let result = self.files_inner(req, progress, ct, record).await;
+        record.latency_ms = super::millis(started.elapsed());
+        match &result {
+            Ok(o) => {
+                record.files_failed = Some(u32::try_from(o.failed).unwrap_or(u32::MAX));
+                record.ok = o.failed == 0;
+            }
+            Err(f) => {
+                record.files_failed = record.files;
+                record.ok = false;
+                record.reason = Some(f.reason);
+            }
+        }
+        result
+    }
+
+    async fn files_inner(
+        &self,
+        req: &FilesRequest,
+        progress: Option<&ProgressTx>,
+        ct: &CancellationToken,
+        record: &mut UsageRecord,
+    ) -> Result<FilesOutcome, Failure> {
+        if !self.cfg.allow_write {
+            return Err(Failure::new(
+                Reason::BadRequest,
+                "writing files is off; start the server with LOCAL_EXECUTOR_ALLOW_WRITE=1 to turn it on",
+            ));
+        }
+        if req.files.is_empty() {
+            return Err(Failure::new(Reason::BadRequest, "`files` is empty"));
+        }
+        if req.files.len() > MAX_FILES {
+            return Err(Failure::new(
+                Reason::BadRequest,
+                format!(
+                    "{} files in one call; at most {MAX_FILES}: split the call",
+                    req.files.len()
+                ),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for f in &req.files {
+            let key = f.path.trim().trim_start_matches("./").to_string();
+            if !seen.insert(key) {
+                return Err(Failure::new(
+                    Reason::BadRequest,
+                    format!("{} is named twice; one entry per file", f.path.trim()),
+                ));
+            }
+        }
+        let jobs = req.files.iter().map(|f| {
+            let one = CodeRequest {
+                task: f.task.clone(),
+                context: req.context.clone(),
+                context_files: req.context_files.clone(),
+                language: f.language.clone(),
+                tier: req.tier,
+                output_path: Some(f.path.clone()),
+                overwrite: req.overwrite,
+                max_tokens: None,
+            };
+            async move {
+                let mut rec = UsageRecord::default();
+                let result = self.delegate(&one, progress, ct, &mut rec).await;
+                (result, rec)
+            }
+        });
+        // On this task, side by side: each waits on its own stream, and the limiter orders them.
+        let results = futures::future::join_all(jobs).await;
+        let mut text = String::new();
+        let mut failed = 0;
+        for (f, (result, rec)) in req.files.iter().zip(results) {
+            merge(record, &rec);
+            match result {
+                Ok(d) => {
+                    text.push_str(&d.artifact);
+                    text.push_str(&d.footer);
+                    text.push('\n');
+                }
+                Err(fail) => {
+                    failed += 1;
+                    record.reason.get_or_insert(fail.reason);
+                    text.push_str(&format!(
+                        "{}: DELEGATION_FAILED ({}): {}\n",
+                        f.path.trim(),
+                        fail.reason,
+                        fail.detail
+                    ));
+                }
+            }
+        }
+        if failed > 0 {
+            text.push_str(&format!(
+                "{failed} of {} files failed: write those yourself.\n",
+                req.files.len()
+            ));
+        }
+        Ok(FilesOutcome { text, failed })
+    }
+}
+
+/// Adds one file's record to the call's.
+fn merge(call: &mut UsageRecord, file: &UsageRecord) {
+    call.model = call.model.take().or_else(|| file.model.clone());
+    call.prompt_tokens += file.prompt_tokens;
+    call.completion_tokens += file.completion_tokens;
+    call.usage_estimated |= file.usage_estimated;
+    call.first_token_ms = match (call.first_token_ms, file.first_token_ms) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    call.output_chars += file.output_chars;
+    call.disk_chars += file.disk_chars;
+    call.bytes_written = match (call.bytes_written, file.bytes_written) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    };
+    // Every file reads the same context files; count them once.
+    call.context_bytes = call.context_bytes.max(file.context_bytes);
+    call.attempts += file.attempts;
+    call.repairs += file.repairs;
+    call.checks.extend(file.checks.iter().cloned());
+    call.checked = if call.output_chars == file.output_chars {
+        file.checked
+    } else {
+        call.checked && file.checked
+    };
+    if call.escalated_from.is_none() {
+        call.escalated_from = file.escalated_from.clone();
+    }
+    if call.finish_reason.is_none() {
+        call.finish_reason = file.finish_reason.clone();
+    }
+}

@@ -1,0 +1,618 @@
+//! One delegation, in the order it happens: the request is checked and its files read; the
+//! tier's model is resolved; the model writes ([`generate`]) from the prompt ([`prompt`]); the
+//! answer is cleaned and checked; a failed check goes back to the model for a corrected answer,
+//! and a `fast` call that still fails is tried once on `quality`; then the artifact is delivered
+//! inline or written to disk, with a footer of facts. The MCP tools and the `delegate`
+//! subcommand all run through [`Engine::delegate`].
+
+pub(crate) mod files;
+pub(crate) mod generate;
+pub(crate) mod prompt;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{Backend, BackendError};
+use crate::clean;
+use crate::config::{Config, Tier};
+use crate::failure::{Failure, Reason};
+use crate::limiter::{Limiter, Permit};
+use crate::models;
+use crate::request::CodeRequest;
+use crate::usage::{CheckRecord, UsageRecord, Verdict};
+use crate::workspace::Workspace;
+use generate::{Call, Generation, PROGRESS_INTERVAL};
+use prompt::Message;
+
+/// A model list this fresh is reused to resolve the default model.
+const MODEL_LIST_TTL: Duration = Duration::from_secs(30);
+/// Largest artifact written to disk; inline results have the smaller configured cap.
+const MAX_WRITTEN_CHARS: usize = 2 * 1024 * 1024;
+/// Longest checker message in a DELEGATION_FAILED detail.
+const MAX_CHECK_DETAIL_CHARS: usize = 240;
+
+/// Progress messages go out through this channel, in order, to whoever forwards them.
+pub(crate) type ProgressTx = UnboundedSender<String>;
+
+/// A successful delegation: the artifact (or, when written to disk, its receipt) and the footer.
+#[derive(Debug, Clone)]
+pub(crate) struct Delivered {
+    pub artifact: String,
+    pub footer: String,
+}
+
+pub(crate) struct Engine {
+    pub cfg: Arc<Config>,
+    pub backend: Backend,
+    model_list: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
+    limiter: Option<Limiter>,
+    /// The backend answered `/running` with something other than llama-swap's list.
+    no_running: Arc<AtomicBool>,
+}
+
+/// An artifact that passed, with what it took.
+struct Checked {
+    artifact: String,
+    model: String,
+    /// The tier it started on, when a `fast` call was escalated to `quality`.
+    escalated_from: Option<Tier>,
+}
+
+/// The verdicts of every check on one answer.
+struct Verdicts {
+    records: Vec<CheckRecord>,
+    /// What the first failing check said, for a repair turn and the planner.
+    failure: Option<String>,
+}
+
+impl Engine {
+    pub(crate) fn new(cfg: Config) -> anyhow::Result<Engine> {
+        let backend = Backend::new(&cfg)?;
+        Ok(Engine {
+            limiter: cfg.max_concurrent.map(Limiter::new),
+            cfg: Arc::new(cfg),
+            backend,
+            model_list: Mutex::new(None),
+            no_running: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The backend's model ids, cached briefly; the lock is never held across the request.
+    pub(crate) async fn model_list(&self) -> Result<Arc<Vec<String>>, BackendError> {
+        if let Some((at, list)) = self.lock_model_list().as_ref()
+            && at.elapsed() < MODEL_LIST_TTL
+        {
+            return Ok(list.clone());
+        }
+        let list = Arc::new(self.backend.models().await?);
+        *self.lock_model_list() = Some((Instant::now(), list.clone()));
+        Ok(list)
+    }
+
+    fn lock_model_list(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Arc<Vec<String>>)>> {
+        // A poisoned cache is still a valid cache: it holds whole values only.
+        self.model_list.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The configured model id of a tier, without asking the backend.
+    pub(crate) fn configured(&self, tier: Tier) -> Option<&str> {
+        match tier {
+            Tier::Quality => self.cfg.model_quality.as_deref(),
+            Tier::Fast => self
+                .cfg
+                .model_fast
+                .as_deref()
+                .or(self.cfg.model_quality.as_deref()),
+        }
+    }
+
+    /// The model id that serves `tier`: the configured one, else the first suitable model listed.
+    pub(crate) async fn resolve_model(&self, tier: Tier) -> Result<String, Failure> {
+        if let Some(m) = self.configured(tier) {
+            // Some backends (llama-cpp-python) quietly serve another model for an id they do not
+            // know, so the list is the only place to catch it.
+            return match self.model_list().await {
+                Ok(list) if !list.is_empty() && !models::is_served(m, &list) => {
+                    Err(not_served(m, &list))
+                }
+                // A host whose connect timed out (off, or firewalled) will not take the chat
+                // request either: say so now rather than spend the connect timeout again. A
+                // refused connection goes on to the chat request, whose retries give a server
+                // that is restarting time to come up.
+                Err(
+                    e @ BackendError::Unreachable {
+                        timed_out: true, ..
+                    },
+                ) => Err(self.failure(e)),
+                // Any other answer (no list endpoint, a proxy that hides it): the chat request
+                // itself will say what is wrong.
+                _ => Ok(m.to_string()),
+            };
+        }
+        let list = self.model_list().await.map_err(|e| self.failure(e))?;
+        models::first_suitable(&list).cloned().ok_or_else(|| {
+            Failure::new(
+                Reason::ModelMissing,
+                format!(
+                    "{} lists no model suited to code; set LOCAL_LLM_MODEL_QUALITY",
+                    self.backend.base_url()
+                ),
+            )
+        })
+    }
+
+    /// The failure a backend error means, with the API key masked: some backends echo it back
+    /// ("Invalid API key: sk-…"), and the detail reaches the planner and the log.
+    pub(crate) fn failure(&self, e: BackendError) -> Failure {
+        Failure::new(e.reason(), self.redact(&e.to_string()))
+    }
+
+    pub(crate) fn redact(&self, text: &str) -> String {
+        self.cfg.redact(text)
+    }
+
+    /// Runs one delegation. Fills `record` with what happened, on success and on failure alike.
+    pub(crate) async fn delegate(
+        &self,
+        req: &CodeRequest,
+        progress: Option<&ProgressTx>,
+        ct: &CancellationToken,
+        record: &mut UsageRecord,
+    ) -> Result<Delivered, Failure> {
+        let started = Instant::now();
+        record.tier = Some(req.tier.as_str().to_string());
+        let result = self.run(req, progress, ct, record, started).await;
+        record.latency_ms = millis(started.elapsed());
+        record.ok = result.is_ok();
+        record.reason = result.as_ref().err().map(|f| f.reason);
+        result
+    }
+
+    async fn run(
+        &self,
+        req: &CodeRequest,
+        progress: Option<&ProgressTx>,
+        ct: &CancellationToken,
+        record: &mut UsageRecord,
+        started: Instant,
+    ) -> Result<Delivered, Failure> {
+        if req.task.trim().is_empty() {
+            return Err(Failure::new(Reason::BadRequest, "`task` is empty"));
+        }
+        if req.max_tokens == Some(0) {
+            return Err(Failure::new(
+                Reason::BadRequest,
+                "`max_tokens` must be at least 1",
+            ));
+        }
+        let language = req.language();
+        record.language = language.map(str::to_string);
+        // Workspace checks come first: a refused path must not cost a generation.
+        let workspace = if req.output_path().is_some() || !req.context_files.is_empty() {
+            Some(Workspace::new(
+                &self.cfg.workspace,
+                self.cfg.max_file_bytes,
+                self.cfg.max_context_bytes,
+            )?)
+        } else {
+            None
+        };
+        if let (Some(path), Some(ws)) = (req.output_path(), &workspace) {
+            if !self.cfg.allow_write {
+                return Err(Failure::new(
+                    Reason::BadRequest,
+                    "writing files is off; start the server with LOCAL_EXECUTOR_ALLOW_WRITE=1 (or --allow-write) to turn it on",
+                ));
+            }
+            ws.check_output(path, req.overwrite)?;
+        }
+        let files = match &workspace {
+            Some(ws) if !req.context_files.is_empty() => {
+                let (text, bytes) = ws.read_context(&req.context_files)?;
+                record.context_bytes = bytes;
+                text
+            }
+            _ => String::new(),
+        };
+        let messages = prompt::messages(&prompt::Spec {
+            task: &req.task,
+            context: req.context(),
+            language,
+            files: &files,
+        });
+        let cap = if req.output_path().is_some() {
+            MAX_WRITTEN_CHARS
+        } else {
+            self.cfg.max_output_chars
+        };
+        let checked = self
+            .produce(req, language, messages, cap, progress, ct, record, started)
+            .await?;
+        let artifact = match (req.output_path(), &workspace) {
+            (Some(path), Some(ws)) => {
+                let receipt = ws.write(path, &checked.artifact, req.overwrite)?;
+                record.output_path = Some(receipt.path.clone());
+                record.bytes_written = Some(receipt.bytes);
+                record.disk_chars = record.output_chars;
+                receipt.render()
+            }
+            _ => checked.artifact,
+        };
+        let footer = self.footer(
+            &checked.model,
+            checked.escalated_from,
+            req.tier,
+            record,
+            started,
+        );
+        Ok(Delivered { artifact, footer })
+    }
+
+    /// Generates, cleans and checks on the request's tier, repairing what a check finds, and
+    /// escalates a `fast` call that still fails to `quality` once.
+    #[allow(clippy::too_many_arguments)]
+    async fn produce(
+        &self,
+        req: &CodeRequest,
+        language: Option<&str>,
+        messages: Vec<Message>,
+        cap: usize,
+        progress: Option<&ProgressTx>,
+        ct: &CancellationToken,
+        record: &mut UsageRecord,
+        started: Instant,
+    ) -> Result<Checked, Failure> {
+        let model = tokio::select! {
+            biased;
+            _ = ct.cancelled() => return Err(cancelled()),
+            m = self.resolve_model(req.tier) => m?,
+        };
+        record.model = Some(model.clone());
+        let first = self
+            .on_model(
+                &model,
+                req,
+                language,
+                messages.clone(),
+                cap,
+                progress,
+                ct,
+                record,
+                started,
+            )
+            .await;
+        let failure = match first {
+            Ok(artifact) => {
+                return Ok(Checked {
+                    artifact,
+                    model,
+                    escalated_from: None,
+                });
+            }
+            Err(f) => f,
+        };
+        if req.tier != Tier::Fast || !escalates(failure.reason) {
+            return Err(failure);
+        }
+        let quality = match self.resolve_model(Tier::Quality).await {
+            Ok(m) if m != model => m,
+            _ => return Err(failure),
+        };
+        tracing::info!(from = %model, to = %quality, "escalating: {}", failure.detail);
+        report(
+            progress,
+            format!("fast failed ({}); trying {quality}", failure.reason),
+        );
+        record.escalated_from = Some(Tier::Fast.as_str().to_string());
+        record.model = Some(quality.clone());
+        record.checks.clear();
+        let artifact = self
+            .on_model(
+                &quality, req, language, messages, cap, progress, ct, record, started,
+            )
+            .await?;
+        Ok(Checked {
+            artifact,
+            model: quality,
+            escalated_from: Some(Tier::Fast),
+        })
+    }
+
+    /// Generation, cleaning, checks and repairs on one model.
+    #[allow(clippy::too_many_arguments)]
+    async fn on_model(
+        &self,
+        model: &str,
+        req: &CodeRequest,
+        language: Option<&str>,
+        mut messages: Vec<Message>,
+        cap: usize,
+        progress: Option<&ProgressTx>,
+        ct: &CancellationToken,
+        record: &mut UsageRecord,
+        started: Instant,
+    ) -> Result<String, Failure> {
+        let _permit = match &self.limiter {
+            Some(limiter) => Some(
+                self.wait_for_slot(limiter, model, progress, ct, started)
+                    .await?,
+            ),
+            None => None,
+        };
+        let call = Call {
+            model,
+            progress,
+            ct,
+            started,
+            cap,
+        };
+        let mut repairs_left = self.cfg.max_repairs;
+        loop {
+            let body = prompt::body(&self.cfg, model, &messages, req.max_tokens);
+            let generation = self
+                .generate(&body, prompt::chars(&messages), &call, record)
+                .await;
+            let generation = match generation {
+                Ok(g) => g,
+                Err(f) => return Err(self.explain_missing_model(f, model).await),
+            };
+            record.finish_reason = generation.finish_reason.clone();
+            let artifact = self.accept(&generation, model, req, language, cap, record)?;
+            let verdicts = self.check(&artifact, language);
+            record.checks = verdicts.records;
+            let Some(problem) = verdicts.failure else {
+                record.checked = !record.checks.is_empty();
+                return Ok(artifact);
+            };
+            if repairs_left == 0 {
+                return Err(Failure::new(
+                    Reason::InvalidOutput,
+                    crate::failure::one_line(&problem, MAX_CHECK_DETAIL_CHARS),
+                ));
+            }
+            repairs_left -= 1;
+            record.repairs += 1;
+            report(
+                progress,
+                format!("repairing: {}", crate::failure::one_line(&problem, 60)),
+            );
+            messages = prompt::repair(messages, &generation.content, &problem);
+        }
+    }
+
+    /// Turns a finished generation into a cleaned artifact, or says why it is none.
+    fn accept(
+        &self,
+        g: &Generation,
+        model: &str,
+        req: &CodeRequest,
+        language: Option<&str>,
+        cap: usize,
+        record: &mut UsageRecord,
+    ) -> Result<String, Failure> {
+        let artifact = clean::clean(&g.content, language);
+        record.output_chars = artifact.chars().count() as u64;
+        if g.finish_reason.as_deref() == Some("length") {
+            if artifact.is_empty() && g.thought_chars > 0 {
+                return Err(Failure::new(
+                    Reason::Truncated,
+                    format!(
+                        "{model} spent its whole budget of {} tokens thinking and wrote no answer; \
+set LOCAL_LLM_THINK=off for mechanical work, or raise max_tokens",
+                        g.completion_tokens
+                    ),
+                ));
+            }
+            return Err(Failure::new(
+                Reason::Truncated,
+                format!(
+                    "{model} stopped at the token limit after {} tokens{}; ask for less or raise max_tokens",
+                    g.completion_tokens,
+                    req.max_tokens
+                        .map(|n| format!(" (max_tokens {n})"))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        if artifact.is_empty() {
+            let detail = if g.thought_chars > 0 {
+                format!("{model} only thought and wrote no answer; LOCAL_LLM_THINK=off may help")
+            } else {
+                format!("{model} returned no text after cleaning")
+            };
+            return Err(Failure::new(Reason::Empty, detail));
+        }
+        let chars = artifact.chars().count();
+        if chars > cap {
+            return Err(too_large(chars, cap));
+        }
+        Ok(artifact)
+    }
+
+    /// Every check that applies to the artifact's language, in order, up to the first failure.
+    fn check(&self, artifact: &str, language: Option<&str>) -> Verdicts {
+        let Some(lang) = language else {
+            return Verdicts {
+                records: vec![],
+                failure: None,
+            };
+        };
+        let name = format!("{} parse", lang.to_ascii_lowercase());
+        match clean::validate(artifact, Some(lang)) {
+            Ok(()) if is_data_format(lang) => Verdicts {
+                records: vec![CheckRecord {
+                    name,
+                    verdict: Verdict::Pass,
+                }],
+                failure: None,
+            },
+            Ok(()) => Verdicts {
+                records: vec![],
+                failure: None,
+            },
+            Err(e) => Verdicts {
+                records: vec![CheckRecord {
+                    name,
+                    verdict: Verdict::Fail,
+                }],
+                failure: Some(e),
+            },
+        }
+    }
+
+    /// `[local-executor ok · quality · model · 812 tok out · 6.4 s · checked: python syntax]`:
+    /// facts in a few tokens, including whether anything checked the artifact.
+    fn footer(
+        &self,
+        model: &str,
+        escalated_from: Option<Tier>,
+        tier: Tier,
+        record: &UsageRecord,
+        started: Instant,
+    ) -> String {
+        let tier = match escalated_from {
+            Some(from) => format!("{}→{}", from.as_str(), Tier::Quality.as_str()),
+            None => tier.as_str().to_string(),
+        };
+        let checks = if record.checked {
+            let names: Vec<&str> = record.checks.iter().map(|c| c.name.as_str()).collect();
+            format!("checked: {}", names.join(", "))
+        } else {
+            "unchecked".to_string()
+        };
+        let repairs = match record.repairs {
+            0 => String::new(),
+            1 => " · 1 repair".to_string(),
+            n => format!(" · {n} repairs"),
+        };
+        format!(
+            "[local-executor ok · {tier} · {model} · {}{} tok out · {:.1} s · {checks}{repairs}]",
+            if record.usage_estimated { "~" } else { "" },
+            record.completion_tokens,
+            started.elapsed().as_secs_f64()
+        )
+    }
+
+    /// Queues for a backend slot under `LOCAL_LLM_MAX_CONCURRENT`, within the total timeout.
+    async fn wait_for_slot(
+        &self,
+        limiter: &Limiter,
+        model: &str,
+        progress: Option<&ProgressTx>,
+        ct: &CancellationToken,
+        started: Instant,
+    ) -> Result<Permit, Failure> {
+        let acquire = limiter.acquire(model);
+        tokio::pin!(acquire);
+        let mut tick = tokio::time::interval_at(started + PROGRESS_INTERVAL, PROGRESS_INTERVAL);
+        loop {
+            tokio::select! {
+                biased;
+                _ = ct.cancelled() => return Err(cancelled()),
+                _ = sleep_until(started + self.cfg.total_timeout) => return Err(Failure::new(
+                    Reason::Timeout,
+                    format!("still queued for a backend slot after the {} s total timeout", secs(self.cfg.total_timeout)),
+                )),
+                _ = tick.tick() => report(progress, format!("queued ({} waiting)", limiter.queued())),
+                permit = &mut acquire => return Ok(permit),
+            }
+        }
+    }
+
+    /// For a model the backend does not serve, name the ones it does.
+    async fn explain_missing_model(&self, f: Failure, model: &str) -> Failure {
+        if f.reason != Reason::ModelMissing {
+            return f;
+        }
+        match self.backend.models().await {
+            Ok(list) if !models::is_served(model, &list) => not_served(model, &list),
+            _ => f,
+        }
+    }
+}
+
+fn is_data_format(lang: &str) -> bool {
+    matches!(
+        lang.to_ascii_lowercase().as_str(),
+        "json" | "yaml" | "yml" | "toml" | "xml" | "csv"
+    )
+}
+
+/// Failures a `fast` call hands on to `quality`: the model's own, not the backend's or the
+/// request's.
+fn escalates(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::InvalidOutput | Reason::Truncated | Reason::Empty | Reason::Timeout
+    )
+}
+
+pub(crate) fn report(progress: Option<&ProgressTx>, message: String) {
+    if let Some(tx) = progress {
+        let _ = tx.send(message);
+    }
+}
+
+fn not_served(model: &str, served: &[String]) -> Failure {
+    Failure::new(
+        Reason::ModelMissing,
+        format!(
+            "{model} is not served by the backend; it serves: {}",
+            served.join(", ")
+        ),
+    )
+}
+
+pub(crate) fn cancelled() -> Failure {
+    Failure::new(
+        Reason::Cancelled,
+        "the call was cancelled; the generation was stopped",
+    )
+}
+
+pub(crate) fn too_large(chars: usize, cap: usize) -> Failure {
+    Failure::new(
+        Reason::TooLarge,
+        format!(
+            "the artifact has {chars} characters, over the {cap} cap; write it to a file (delegate_files) or split the task"
+        ),
+    )
+}
+
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub(crate) fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.1}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_print_short() {
+        assert_eq!(secs(Duration::from_secs(300)), "300");
+        assert_eq!(secs(Duration::from_millis(1500)), "1.5");
+    }
+
+    #[test]
+    fn only_the_models_own_failures_escalate() {
+        assert!(escalates(Reason::InvalidOutput));
+        assert!(escalates(Reason::Timeout));
+        assert!(!escalates(Reason::Cancelled));
+        assert!(!escalates(Reason::BadRequest));
+        assert!(!escalates(Reason::Unreachable));
+    }
+}

@@ -1,0 +1,151 @@
+//! What the model is sent: the system and user messages of a first answer, the turn that asks
+//! for a corrected one after a failed check, and the request body around them.
+
+use serde_json::{Value, json};
+
+use crate::config::Config;
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Message {
+    pub role: &'static str,
+    pub content: String,
+}
+
+impl Message {
+    fn new(role: &'static str, content: String) -> Message {
+        Message { role, content }
+    }
+}
+
+/// What a first answer is asked from: the spec, its context, and the files the server read.
+pub(crate) struct Spec<'a> {
+    pub task: &'a str,
+    pub context: Option<&'a str>,
+    pub language: Option<&'a str>,
+    /// Context files, already framed.
+    pub files: &'a str,
+}
+
+/// The system and user messages of a first answer.
+pub(crate) fn messages(spec: &Spec<'_>) -> Vec<Message> {
+    let lang = spec
+        .language
+        .map(|l| format!(" in {l}"))
+        .unwrap_or_default();
+    let system = format!(
+        "You write code and text artifacts to a precise specification. Reply with the artifact{lang} \
+only: no explanation, no markdown fences, no text before or after it. Follow the specification \
+exactly and completely."
+    );
+    let mut user = spec.task.trim().to_string();
+    if let Some(ctx) = spec.context {
+        user.push_str("\n\nContext:\n");
+        user.push_str(ctx);
+    }
+    if !spec.files.is_empty() {
+        user.push_str("\n\nFiles:");
+        user.push_str(spec.files);
+    }
+    vec![Message::new("system", system), Message::new("user", user)]
+}
+
+/// Longest checker message sent back to the model: the first lines say what is wrong.
+const MAX_REPAIR_NOTE_CHARS: usize = 1500;
+
+/// The conversation so far plus the model's answer and what the check found, asking for the
+/// whole corrected artifact.
+pub(crate) fn repair(mut so_far: Vec<Message>, answer: &str, problem: &str) -> Vec<Message> {
+    let problem: String = problem.chars().take(MAX_REPAIR_NOTE_CHARS).collect();
+    so_far.push(Message::new("assistant", answer.to_string()));
+    so_far.push(Message::new(
+        "user",
+        format!(
+            "A check of your answer failed:\n{}\n\nReply with the whole corrected artifact only, \
+no explanation.",
+            problem.trim_end()
+        ),
+    ));
+    so_far
+}
+
+/// The request body of a streamed chat completion.
+pub(crate) fn body(
+    cfg: &Config,
+    model: &str,
+    messages: &[Message],
+    max_tokens: Option<u32>,
+) -> Value {
+    let mut body = json!({
+        "model": model,
+        "messages": messages
+            .iter()
+            .map(|m| json!({"role": m.role, "content": m.content}))
+            .collect::<Vec<_>>(),
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    if let Some(n) = max_tokens {
+        body["max_tokens"] = n.into();
+    }
+    if let Some(t) = cfg.temperature {
+        body["temperature"] = t.into();
+    }
+    if cfg.no_think {
+        // Qwen3-style thinking models spend their budget reasoning about boilerplate; llama.cpp's
+        // server, vLLM and SGLang pass these kwargs to the chat template, which then skips it.
+        body["chat_template_kwargs"] = json!({"enable_thinking": false});
+    }
+    body
+}
+
+/// Characters of every message, for the token estimate of a backend that reports no usage.
+pub(crate) fn chars(messages: &[Message]) -> usize {
+    messages.iter().map(|m| m.content.chars().count()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carries_task_context_files_and_language() {
+        let m = messages(&Spec {
+            task: " write f ",
+            context: Some("def g(): pass"),
+            language: Some("python"),
+            files: "\n--- a.py ---\nx",
+        });
+        assert!(m[0].content.contains("in python"));
+        assert_eq!(
+            m[1].content,
+            "write f\n\nContext:\ndef g(): pass\n\nFiles:\n--- a.py ---\nx"
+        );
+    }
+
+    #[test]
+    fn a_repair_turn_carries_the_answer_and_the_checkers_message() {
+        let first = messages(&Spec {
+            task: "t",
+            context: None,
+            language: None,
+            files: "",
+        });
+        let m = repair(
+            first,
+            "def f(:\n",
+            "python syntax: line 1, col 7: missing ')'",
+        );
+        assert_eq!(m.len(), 4);
+        assert_eq!(m[2].role, "assistant");
+        assert_eq!(m[2].content, "def f(:\n");
+        assert!(m[3].content.contains("line 1, col 7: missing ')'"));
+        assert!(m[3].content.contains("whole corrected artifact"));
+    }
+
+    #[test]
+    fn a_long_checker_message_is_cut() {
+        let m = repair(vec![], "x", &"e".repeat(10_000));
+        assert!(m[1].content.len() < MAX_REPAIR_NOTE_CHARS + 200);
+    }
+}

@@ -1,0 +1,74 @@
+//! The `delegate` subcommand from a shell: the artifact on stdout, the footer on stderr, exit 3
+//! on DELEGATION_FAILED, one usage line either way.
+
+mod common;
+
+use common::{Mock, Reply};
+use serde_json::Value;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    usage: Vec<Value>,
+}
+
+async fn delegate(mock: &Mock, args: &[&str]) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(common::bin())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(common::base_env(&mock.url, home.path(), workspace.path()))
+        .env("LOCAL_LLM_MODEL_QUALITY", "m")
+        .arg("delegate")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+        usage: common::read_usage(&home.path().join("usage.jsonl")),
+    }
+}
+
+#[tokio::test]
+async fn delegate_prints_the_artifact_on_stdout_and_the_footer_on_stderr() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text("```python\ndef f():\n    return 1\n```"));
+    let run = delegate(&mock, &["--language", "python", "write f"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "def f():\n    return 1\n");
+    assert!(
+        run.stderr.starts_with("[local-executor ok · quality · m ·"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(mock.chats()[0].body["messages"][1]["content"], "write f");
+    assert_eq!(run.usage.len(), 1);
+    assert_eq!(run.usage[0]["tool"], "delegate");
+    assert_eq!(run.usage[0]["client"], "cli");
+    assert_eq!(run.usage[0]["ok"], true);
+}
+
+#[tokio::test]
+async fn a_failed_delegation_exits_3_with_the_reason_on_stderr_and_nothing_on_stdout() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::status(
+        500,
+        r#"{"error":{"message":"CUDA out of memory"}}"#,
+    ));
+    let run = delegate(&mock, &["write f"]).await;
+    assert_eq!(run.code, 3);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr.starts_with("DELEGATION_FAILED (http_error): "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.usage.len(), 1);
+    assert_eq!(run.usage[0]["reason"], "http_error");
+}

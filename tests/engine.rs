@@ -1,0 +1,394 @@
+//! The delegation engine through the real binary: checks and repairs, escalation from `fast` to
+//! `quality`, thinking models, and what reaches the backend (credentials, proxies, a host that is
+//! off). Each test checks the tool result, what the mock received, and the usage line.
+
+mod common;
+
+use common::{Harness, Mock, Reply, Step, is_error, sse, text_of};
+use rmcp::model::ServerResult;
+use serde_json::{Value, json};
+
+async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    tokio::time::timeout(std::time::Duration::from_secs(30), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not happen within 30 s"))
+}
+
+fn only(lines: Vec<Value>) -> Value {
+    assert_eq!(lines.len(), 1, "expected one usage line: {lines:#?}");
+    lines.into_iter().next().unwrap()
+}
+
+fn user_turns(body: &Value) -> Vec<String> {
+    body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn broken_json_is_repaired_on_the_second_answer() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text("{\"a\": 1,}"));
+    mock.push(Reply::text("{\"a\": 1}"));
+    let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "m")]).await;
+    let r = h
+        .call(
+            "delegate_code",
+            json!({"task": "an object", "language": "json"}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(!is_error(&r), "{text}");
+    assert!(text.starts_with("{\"a\": 1}\n[local-executor ok"), "{text}");
+    assert!(text.contains("checked: json parse · 1 repair]"), "{text}");
+    let chats = mock.chats();
+    assert_eq!(chats.len(), 2);
+    // The repair request carries the broken answer and what the check said about it.
+    let repair = &chats[1].body["messages"];
+    assert_eq!(repair[2]["role"], "assistant");
+    assert_eq!(repair[2]["content"], "{\"a\": 1,}");
+    let turns = user_turns(&chats[1].body);
+    assert!(turns[1].contains("not valid JSON"), "{turns:?}");
+    let line = only(h.stop().await);
+    assert_eq!(line["ok"], true);
+    assert_eq!(line["repairs"], 1);
+    assert_eq!(line["checked"], true);
+    assert_eq!(
+        line["checks"],
+        json!([{"name": "json parse", "verdict": "pass"}])
+    );
+    assert_eq!(line["language"], "json");
+    assert_eq!(line["completion_tokens"], 2, "both answers' tokens count");
+}
+
+#[tokio::test]
+async fn json_that_stays_broken_is_invalid_output_with_the_checkers_message() {
+    let mock = Mock::start(&["m"]).await;
+    mock.always(Reply::text("{broken"));
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_EXECUTOR_REPAIRS", "2"),
+        ],
+    )
+    .await;
+    let r = h
+        .call(
+            "delegate_code",
+            json!({"task": "an object", "language": "json"}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(is_error(&r));
+    assert!(
+        text.starts_with("DELEGATION_FAILED (invalid_output): "),
+        "{text}"
+    );
+    assert!(text.contains("not valid JSON"), "{text}");
+    assert!(text.len() < 500, "{text}");
+    assert_eq!(mock.chats().len(), 3, "the first answer and two repairs");
+    let line = only(h.stop().await);
+    assert_eq!(line["reason"], "invalid_output");
+    assert_eq!(line["repairs"], 2);
+    assert_eq!(line["checked"], false);
+    assert_eq!(
+        line["checks"],
+        json!([{"name": "json parse", "verdict": "fail"}])
+    );
+}
+
+#[tokio::test]
+async fn a_fast_failure_is_escalated_to_quality() {
+    let mock = Mock::start(&["big", "small"]).await;
+    mock.push(Reply::text("{nope"));
+    mock.push(Reply::text("{still nope"));
+    mock.push(Reply::text("{\"ok\": true}"));
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "big"),
+            ("LOCAL_LLM_MODEL_FAST", "small"),
+            ("LOCAL_EXECUTOR_REPAIRS", "1"),
+        ],
+    )
+    .await;
+    let r = h
+        .call(
+            "delegate_code",
+            json!({"task": "an object", "language": "json", "tier": "fast"}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(!is_error(&r), "{text}");
+    assert!(text.contains("· fast→quality · big ·"), "{text}");
+    let models: Vec<Value> = mock
+        .chats()
+        .iter()
+        .map(|c| c.body["model"].clone())
+        .collect();
+    assert_eq!(models, vec![json!("small"), json!("small"), json!("big")]);
+    let line = only(h.stop().await);
+    assert_eq!(line["ok"], true);
+    assert_eq!(line["escalated_from"], "fast");
+    assert_eq!(line["tier"], "fast");
+    assert_eq!(line["model"], "big");
+    assert_eq!(line["repairs"], 1);
+}
+
+#[tokio::test]
+async fn an_artifact_no_check_applies_to_is_marked_unchecked() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text("Some notes."));
+    let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "m")]).await;
+    let r = h
+        .call(
+            "delegate_code",
+            json!({"task": "notes", "language": "markdown"}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(text.ends_with(" · unchecked]"), "{text}");
+    let line = only(h.stop().await);
+    assert_eq!(line["checked"], false);
+    assert!(line.get("checks").is_none(), "{line}");
+}
+
+#[tokio::test]
+async fn a_404_for_a_listed_model_is_model_missing() {
+    // The model list names it, so the pre-check passes; the chat request is what says it is
+    // gone (a backend that unloaded it, a proxy whose route is broken).
+    let mock = Mock::start(&["gamma", "alpha"]).await;
+    mock.push(Reply::status(
+        404,
+        r#"{"error":{"message":"The model `gamma` does not exist."}}"#,
+    ));
+    let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "gamma")]).await;
+    let r = h.call("delegate_code", json!({"task": "x"})).await;
+    let text = text_of(&r);
+    assert!(
+        text.starts_with("DELEGATION_FAILED (model_missing): "),
+        "{text}"
+    );
+    assert!(text.contains("does not exist"), "{text}");
+    assert_eq!(mock.chats().len(), 1, "the chat request was sent");
+    let line = only(h.stop().await);
+    assert_eq!(line["reason"], "model_missing");
+    assert_eq!(line["attempts"], 1);
+}
+
+#[tokio::test]
+async fn a_whole_answer_in_one_json_body_is_served_with_estimated_tokens() {
+    let mock = Mock::start(&["m"]).await;
+    let answer = "def add(a, b):\n    return a + b\n".repeat(4);
+    let body = json!({"choices": [{"message": {"role": "assistant", "content": answer},
+                                   "finish_reason": "stop"}]});
+    mock.push(Reply::status(200, &body.to_string()));
+    let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "m")]).await;
+    let r = h.call("delegate_code", json!({"task": "x"})).await;
+    let text = text_of(&r);
+    assert!(text.starts_with(&answer), "{text}");
+    let tokens = (answer.chars().count() as u64).div_ceil(4);
+    assert!(text.contains(&format!("· ~{tokens} tok out ·")), "{text}");
+    let line = only(h.stop().await);
+    assert_eq!(line["completion_tokens"], tokens);
+    assert_eq!(line["usage_estimated"], true);
+}
+
+#[tokio::test]
+async fn a_model_that_thinks_away_its_budget_is_told_apart_from_a_long_answer() {
+    let mock = Mock::start(&["m"]).await;
+    let mut body = vec![Step::Send(sse(
+        &json!({"choices":[{"delta":{"content":"<think>"}}]}),
+    ))];
+    for _ in 0..5 {
+        body.push(Step::Send(sse(
+            &json!({"choices":[{"delta":{"content":"let me consider "}}]}),
+        )));
+    }
+    body.push(Step::Send(sse(
+        &json!({"choices":[{"delta":{},"finish_reason":"length"}]}),
+    )));
+    body.push(Step::Send(b"data: [DONE]\n\n".to_vec()));
+    mock.push(Reply::stream(body));
+    let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "m")]).await;
+    let r = h.call("delegate_code", json!({"task": "x"})).await;
+    let text = text_of(&r);
+    assert!(
+        text.starts_with("DELEGATION_FAILED (truncated): "),
+        "{text}"
+    );
+    assert!(
+        text.contains("thinking") && text.contains("LOCAL_LLM_THINK=off"),
+        "{text}"
+    );
+    assert!(mock.chats()[0].body.get("chat_template_kwargs").is_none());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn think_off_asks_the_backend_not_to_think() {
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(
+        &mock,
+        &[("LOCAL_LLM_MODEL_QUALITY", "m"), ("LOCAL_LLM_THINK", "off")],
+    )
+    .await;
+    h.call("delegate_code", json!({"task": "x"})).await;
+    assert_eq!(
+        mock.chats()[0].body["chat_template_kwargs"],
+        json!({"enable_thinking": false})
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn credentials_in_the_base_url_are_sent_as_basic_auth_and_never_shown() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::status(500, r#"{"error":{"message":"boom"}}"#));
+    let url = mock.url.replace("http://", "http://team:s3cr%40t@");
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_BASE_URL", &url),
+            ("LOCAL_LLM_MODEL_QUALITY", "gone"),
+        ],
+    )
+    .await;
+    // model_missing names the base URL's models; http_error quotes the backend.
+    let missing = text_of(&h.call("delegate_code", json!({"task": "x"})).await);
+    assert!(missing.contains("model_missing"), "{missing}");
+    let seen = mock.seen();
+    let auth = seen[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    // base64("team:s3cr@t")
+    assert_eq!(auth, "Basic dGVhbTpzM2NyQHQ=");
+    let listed = text_of(&h.call("list_local_models", json!({})).await);
+    for text in [&missing, &listed] {
+        assert!(!text.contains("s3cr"), "{text}");
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_host_whose_connect_times_out_costs_one_connect_timeout_and_no_chat() {
+    // A listener whose accept queue is full drops new connection attempts, as a host that is
+    // off does: the connect hangs until the connect timeout.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    let _listener = socket.listen(1).unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(s)) = tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            fillers.push(s);
+        }
+    }
+    let mock = Mock::start(&["m"]).await;
+    let url = format!("http://{addr}/v1");
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_BASE_URL", &url),
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_LLM_CONNECT_TIMEOUT", "0.5"),
+        ],
+    )
+    .await;
+    let r = h.call("delegate_code", json!({"task": "x"})).await;
+    let text = text_of(&r);
+    assert!(
+        text.starts_with("DELEGATION_FAILED (unreachable): "),
+        "{text}"
+    );
+    assert!(text.contains("timed out"), "{text}");
+    let line = only(h.stop().await);
+    assert_eq!(
+        line["attempts"], 0,
+        "no chat request follows a failed pre-check"
+    );
+}
+
+#[tokio::test]
+async fn a_proxy_in_the_environment_is_not_used_for_a_loopback_backend() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text("direct = True"));
+    // Nothing listens on port 9 of loopback: a request sent through this proxy would fail.
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("HTTP_PROXY", "http://127.0.0.1:9"),
+            ("http_proxy", "http://127.0.0.1:9"),
+            ("ALL_PROXY", "http://127.0.0.1:9"),
+        ],
+    )
+    .await;
+    let r = h.call("delegate_code", json!({"task": "x"})).await;
+    assert!(
+        text_of(&r).starts_with("direct = True\n"),
+        "{}",
+        text_of(&r)
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_call_over_the_concurrency_limit_waits_for_a_slot() {
+    let mock = Mock::start(&["m"]).await;
+    let gate = common::Gate::default();
+    mock.push(Reply::tokens(&["first = 1"], "stop").before_head(vec![Step::Gate(gate.clone())]));
+    mock.push(Reply::text("second = 2"));
+    let mut h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_LLM_MAX_CONCURRENT", "1"),
+        ],
+    )
+    .await;
+    let first = h.start_call("delegate_code", json!({"task": "one"})).await;
+    bounded("the first call reaching the backend", mock.wait_chats(1)).await;
+    let second = h.start_call("delegate_code", json!({"task": "two"})).await;
+    bounded("the second call saying it is queued", async {
+        loop {
+            let note = h.progress.recv().await.unwrap();
+            if note.message.is_some_and(|m| m.starts_with("queued (")) {
+                break;
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        mock.chats().len(),
+        1,
+        "the second call waits while the first runs"
+    );
+    gate.open();
+    for (handle, want) in [(first, "first = 1"), (second, "second = 2")] {
+        let ServerResult::CallToolResult(r) =
+            bounded("a call", handle.await_response()).await.unwrap()
+        else {
+            panic!("not a tool result");
+        };
+        assert!(text_of(&r).starts_with(want), "{}", text_of(&r));
+    }
+    let chats = mock.chats();
+    assert_eq!(user_turns(&chats[1].body), vec!["two".to_string()]);
+    let lines = h.stop().await;
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["ok"] == true), "{lines:#?}");
+}
