@@ -187,14 +187,21 @@ pub struct Settings {
     /// model.
     #[arg(long, env = "LOCAL_LLM_THINK", value_enum, default_value_t = Think::Auto, global = true)]
     pub think: Think,
-    /// Corrected answers asked for when a check fails, before giving up.
+    /// A check command for a language, `LANG=COMMAND`, `{file}` standing for the file; repeatable.
+    /// Also `LOCAL_EXECUTOR_CHECK_<LANG>=COMMAND`; a flag replaces the variable of its language.
+    #[arg(long = "check", value_name = "LANG=COMMAND", value_parser = parse_check_flag, global = true)]
+    pub checks: Vec<CheckCommand>,
+    /// Seconds a check command may run.
+    #[arg(long, env = "LOCAL_EXECUTOR_CHECK_TIMEOUT", default_value = "30", value_parser = parse_seconds, global = true)]
+    pub check_timeout: Duration,
+    /// Corrected answers asked of the model after a failed check.
     #[arg(
         long,
         env = "LOCAL_EXECUTOR_REPAIRS",
         default_value_t = 2,
         global = true
     )]
-    pub max_repairs: u32,
+    pub repairs: u32,
 }
 
 /// Whether a thinking model is asked to think.
@@ -259,9 +266,12 @@ pub struct Config {
     pub max_diff_lines: usize,
     /// Send `chat_template_kwargs: {"enable_thinking": false}`.
     pub no_think: bool,
-    pub max_repairs: u32,
     /// User name and password taken out of the base URL: sent as basic auth, never printed.
     pub base_auth: Option<(String, Option<String>)>,
+    /// Check commands, flags first, in the order given.
+    pub checks: Vec<CheckCommand>,
+    pub check_timeout: Duration,
+    pub repairs: u32,
 }
 
 // The key must never reach a log line, so Debug is written by hand.
@@ -319,7 +329,9 @@ impl Config {
                 .collect(),
             max_diff_lines: s.max_diff_lines,
             no_think: s.think == Think::Off,
-            max_repairs: s.max_repairs,
+            checks: merge_checks(&s.checks, std::env::vars_os())?,
+            check_timeout: s.check_timeout,
+            repairs: s.repairs,
         })
     }
 
@@ -394,6 +406,73 @@ pub(crate) fn normalize_base_url(raw: &str) -> anyhow::Result<String> {
     }
 }
 
+/// Prefix of the environment variables naming a check command: `LOCAL_EXECUTOR_CHECK_PYTHON`.
+const CHECK_ENV_PREFIX: &str = "LOCAL_EXECUTOR_CHECK_";
+
+/// A check command the user configured for a language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckCommand {
+    /// Canonical language name (`python` for `py`).
+    pub language: String,
+    /// The command as written.
+    pub command: String,
+    /// The command split like a POSIX shell would, without running one.
+    pub argv: Vec<String>,
+}
+
+impl CheckCommand {
+    pub(crate) fn parse(language: &str, command: &str) -> Result<CheckCommand, String> {
+        let language = crate::check::canonical_name(language)
+            .ok_or_else(|| format!("no language before `=` in `{language}={command}`"))?;
+        let argv = shlex::split(command)
+            .filter(|argv| !argv.is_empty())
+            .ok_or_else(|| format!("`{command}` is not a command (empty or unbalanced quotes)"))?;
+        Ok(CheckCommand {
+            language,
+            command: command.trim().to_string(),
+            argv,
+        })
+    }
+}
+
+fn parse_check_flag(s: &str) -> Result<CheckCommand, String> {
+    let (language, command) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not LANG=COMMAND"))?;
+    CheckCommand::parse(language, command)
+}
+
+/// The flags' commands, then one per `LOCAL_EXECUTOR_CHECK_<LANG>` variable whose language no
+/// flag names. Blank variables (an unset `${VAR:-}` in `.mcp.json`) are skipped.
+fn merge_checks(
+    flags: &[CheckCommand],
+    env: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> anyhow::Result<Vec<CheckCommand>> {
+    let mut from_env = Vec::new();
+    for (key, value) in env {
+        let (Some(key), Some(value)) = (key.to_str(), value.to_str()) else {
+            continue;
+        };
+        let Some(language) = key.strip_prefix(CHECK_ENV_PREFIX) else {
+            continue;
+        };
+        if language == "TIMEOUT" || value.trim().is_empty() {
+            continue;
+        }
+        let check =
+            CheckCommand::parse(language, value).map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
+        from_env.push((key.to_string(), check));
+    }
+    from_env.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut checks = flags.to_vec();
+    for (_, check) in from_env {
+        if !flags.iter().any(|f| f.language == check.language) {
+            checks.push(check);
+        }
+    }
+    Ok(checks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,39 +513,27 @@ mod tests {
         assert!(parse_seconds("soon").is_err());
     }
 
+    // Precedence between flag, environment and default is tested where the environment can be
+    // set without racing other threads: tests/doctor.rs runs the binary with its own environment
+    // (`doctor_shows_each_setting_taken_from_the_flag_over_the_env_over_the_default`). Here, only
+    // what parsing alone decides.
     #[test]
-    fn flag_beats_env_beats_default() {
+    fn settings_stand_before_or_after_the_subcommand_and_defaults_apply() {
         let cli = Cli::try_parse_from(["x", "--base-url", "http://a:1", "doctor"]).unwrap();
         assert_eq!(cli.settings.base_url, "http://a:1");
         assert!(matches!(cli.command, Some(Command::Doctor(_))));
-        let cli = Cli::try_parse_from(["x"]).unwrap();
-        assert!(cli.command.is_none());
-        assert_eq!(cli.settings.first_token_timeout, Duration::from_secs(300));
-    }
-
-    #[test]
-    fn allow_write_reads_boolish_env_values() {
-        use clap::FromArgMatches;
-        let cases = [
-            ("LOCAL_EXECUTOR_TEST_AW_1", "1", true),
-            ("LOCAL_EXECUTOR_TEST_AW_TRUE", "true", true),
-            ("LOCAL_EXECUTOR_TEST_AW_0", "0", false),
-            ("LOCAL_EXECUTOR_TEST_AW_OFF", "off", false),
-        ];
-        for (var, value, expected) in cases {
-            // SAFETY: a variable name unique to this test; no other thread reads it.
-            unsafe { std::env::set_var(var, value) };
-            let cmd =
-                <Cli as clap::CommandFactory>::command().mut_arg("allow_write", |a| a.env(var));
-            let cli = Cli::from_arg_matches(&cmd.get_matches_from(["x"])).unwrap();
-            assert_eq!(cli.settings.allow_write, expected, "{value}");
+        let cli = Cli::try_parse_from(["x", "doctor", "--base-url", "http://b:2", "--allow-write"])
+            .unwrap();
+        assert_eq!(cli.settings.base_url, "http://b:2");
+        assert!(cli.settings.allow_write);
+        // No flag given: the declared default, unless the environment running the tests sets
+        // the variable (then the value comes from there, which the binary test covers).
+        if std::env::var_os("LOCAL_LLM_FIRST_TOKEN_TIMEOUT").is_none() {
+            let cli = Cli::try_parse_from(["x"]).unwrap();
+            assert!(cli.command.is_none());
+            assert_eq!(cli.settings.first_token_timeout, Duration::from_secs(300));
         }
-        assert!(
-            Cli::try_parse_from(["x", "--allow-write"])
-                .unwrap()
-                .settings
-                .allow_write
-        );
+        assert!(Cli::try_parse_from(["x", "--first-token-timeout", "0"]).is_err());
     }
 
     #[test]
@@ -495,5 +562,67 @@ mod tests {
         let cfg = Config::from_settings(&cli.settings).unwrap();
         assert_eq!(cfg.root_url(), "http://h:9");
         assert!(!format!("{cfg:?}").contains("sekrit"));
+    }
+
+    #[test]
+    fn check_commands_come_from_flags_and_env_and_flags_win() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--check",
+            "py=ruff check --select E9,F {file}",
+            "--check",
+            "python=python3 -m py_compile",
+            "--check",
+            "c++=g++ -fsyntax-only '{file}'",
+        ])
+        .unwrap();
+        let env = [
+            ("LOCAL_EXECUTOR_CHECK_PYTHON", "mypy {file}"),
+            ("LOCAL_EXECUTOR_CHECK_TS", "tsc --noEmit {file}"),
+            ("LOCAL_EXECUTOR_CHECK_GO", " "),
+            ("LOCAL_EXECUTOR_CHECK_TIMEOUT", "5"),
+            ("LOCAL_LLM_MODEL_FAST", "m"),
+        ]
+        .map(|(k, v)| (k.into(), v.into()));
+        let checks = merge_checks(&cli.settings.checks, env.into_iter()).unwrap();
+        let got: Vec<(&str, &[String])> = checks
+            .iter()
+            .map(|c| (c.language.as_str(), c.argv.as_slice()))
+            .collect();
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(
+            got[0],
+            (
+                "python",
+                &s(&["ruff", "check", "--select", "E9,F", "{file}"])[..]
+            )
+        );
+        assert_eq!(got[1], ("python", &s(&["python3", "-m", "py_compile"])[..]));
+        assert_eq!(got[2], ("cpp", &s(&["g++", "-fsyntax-only", "{file}"])[..]));
+        assert_eq!(
+            got[3],
+            ("typescript", &s(&["tsc", "--noEmit", "{file}"])[..])
+        );
+    }
+
+    #[test]
+    fn bad_check_commands_are_refused() {
+        assert!(Cli::try_parse_from(["x", "--check", "ruff check"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--check", "=ruff"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--check", "py="]).is_err());
+        assert!(Cli::try_parse_from(["x", "--check", "py=ruff 'x"]).is_err());
+        let env = [("LOCAL_EXECUTOR_CHECK_PY".into(), "ruff \"x".into())];
+        assert!(merge_checks(&[], env.into_iter()).is_err());
+    }
+
+    #[test]
+    fn check_timeout_and_repairs_have_defaults() {
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        assert_eq!(cli.settings.check_timeout, Duration::from_secs(30));
+        assert_eq!(cli.settings.repairs, 2);
+        let cli = Cli::try_parse_from(["x", "--check-timeout", "1.5", "--repairs", "0"]).unwrap();
+        assert_eq!(cli.settings.check_timeout, Duration::from_millis(1500));
+        assert_eq!(cli.settings.repairs, 0);
     }
 }

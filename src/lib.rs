@@ -12,6 +12,7 @@
 //! which the planner reads as `DELEGATION_FAILED (<reason>)`.
 
 pub mod backend;
+pub mod check;
 pub mod clean;
 pub mod cli;
 pub mod config;

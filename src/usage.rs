@@ -155,11 +155,103 @@ mod tests {
         assert!(back.ok);
     }
 
+    /// Log lines written by tracing, kept for the test to read.
+    #[derive(Clone, Default)]
+    struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[test]
-    fn an_unwritable_path_is_only_a_warning() {
-        append(
-            Path::new("/proc/definitely/not/usage.jsonl"),
-            &UsageRecord::new("x"),
+    fn an_unwritable_path_is_a_warning_that_names_it_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        // A folder under a regular file cannot be created, whoever runs the test.
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "x").unwrap();
+        let path = blocker.join("usage.jsonl");
+        let err = try_append(&path, &UsageRecord::new("x")).unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with(&format!("create {}: ", blocker.display())),
+            "{err:#}"
         );
+
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        // Returns normally: the failure is the log's, never the call's.
+        tracing::subscriber::with_default(subscriber, || append(&path, &UsageRecord::new("x")));
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains(" WARN "), "{text}");
+        assert!(
+            text.contains("cannot write the usage line: create "),
+            "{text}"
+        );
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert_eq!(std::fs::read_to_string(&blocker).unwrap(), "x");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn schema_2_fields_serialize_under_the_names_stats_reads() {
+        let mut r = UsageRecord::new("delegate_files");
+        r.language = Some("python".into());
+        r.checks = vec![CheckRecord {
+            name: "python syntax".into(),
+            verdict: Verdict::Fail,
+        }];
+        r.repairs = 2;
+        r.escalated_from = Some("fast".into());
+        r.disk_chars = 1200;
+        r.files = Some(3);
+        r.files_failed = Some(1);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["v"], 2);
+        assert_eq!(
+            v["checks"],
+            serde_json::json!([{"name": "python syntax", "verdict": "fail"}])
+        );
+        assert_eq!(
+            (
+                &v["language"],
+                &v["checked"],
+                &v["repairs"],
+                &v["escalated_from"]
+            ),
+            (
+                &serde_json::json!("python"),
+                &serde_json::json!(false),
+                &serde_json::json!(2),
+                &serde_json::json!("fast")
+            )
+        );
+        assert_eq!(
+            (&v["disk_chars"], &v["files"], &v["files_failed"]),
+            (
+                &serde_json::json!(1200),
+                &serde_json::json!(3),
+                &serde_json::json!(1)
+            )
+        );
+        // A call without them leaves the optional fields out of the line.
+        let v = serde_json::to_value(UsageRecord::new("delegate_code")).unwrap();
+        for key in [
+            "checks",
+            "escalated_from",
+            "files",
+            "files_failed",
+            "language",
+        ] {
+            assert!(v.get(key).is_none(), "{key}");
+        }
     }
 }

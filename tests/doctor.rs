@@ -476,3 +476,197 @@ async fn doctor_names_the_binary_bare_when_it_is_on_path() {
         mock.url
     )));
 }
+
+#[tokio::test]
+async fn doctor_accepts_an_ollama_id_without_its_latest_tag_as_the_server_does() {
+    // Ollama lists `name:latest` and answers to plain `name`; the server's pre-check accepts it.
+    let mock = Mock::start(&["qwen2.5-coder:latest", "gemma3:latest"]).await;
+    let d = Doctor::new();
+    let out = d
+        .run(
+            &mock.url,
+            &[],
+            &[
+                ("LOCAL_LLM_MODEL_QUALITY", "qwen2.5-coder"),
+                ("LOCAL_LLM_MODEL_FAST", "gemma3:latest"),
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_lines(
+        &stdout(&out),
+        &[
+            format!("✔ base URL {}", mock.url),
+            format!("✔ backend answers GET {}/models: 2 models", mock.url),
+            "✔ quality model qwen2.5-coder is served".into(),
+            "✔ fast model gemma3:latest is served".into(),
+            "✔ test generation on quality (qwen2.5-coder): answered in *".into(),
+            "✔ test generation on fast (gemma3:latest): answered in *".into(),
+            "– llama-swap not detected*".into(),
+            "✔ usage log*".into(),
+            "✔ workspace*".into(),
+            String::new(),
+            "All checks passed. Add the server to Claude Code with:".into(),
+            format!(
+                "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY=qwen2.5-coder --env LOCAL_LLM_MODEL_FAST=gemma3:latest -- {}",
+                mock.url,
+                bin()
+            ),
+        ],
+    );
+    // The test generation reached the backend under the id as configured.
+    let chats = mock.chats();
+    assert_eq!(chats.len(), 2);
+    assert_eq!(chats[0].body["model"], "qwen2.5-coder");
+    // The other direction is no match for the server either: `name:latest` is not `name`.
+    let mock = Mock::start(&["qwen2.5-coder"]).await;
+    let out = d
+        .run(
+            &mock.url,
+            &["--no-generate"],
+            &[("LOCAL_LLM_MODEL_QUALITY", "qwen2.5-coder:latest")],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        stdout(&out).contains(
+            "✘ quality model qwen2.5-coder:latest is not served; near matches: qwen2.5-coder\n"
+        ),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// `doctor --no-generate` with exactly this environment (nothing inherited), from `cwd`.
+async fn doctor_with(
+    cwd: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> String {
+    let mut cmd = tokio::process::Command::new(bin());
+    cmd.env_clear().current_dir(cwd).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+    stdout(&out)
+}
+
+/// The part of `line` after `prefix`, for the one output line that starts with it.
+fn after<'a>(out: &'a str, prefix: &str) -> &'a str {
+    let found: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix(prefix)).collect();
+    assert_eq!(found.len(), 1, "{prefix:?} in\n{out}");
+    found[0]
+}
+
+#[tokio::test]
+async fn doctor_shows_each_setting_taken_from_the_flag_over_the_env_over_the_default() {
+    // Each setting is observed in doctor's output: the base URL and the models on their lines,
+    // the home in the usage log's path, the workspace and allow-write on the workspace line.
+    let mock = Mock::start(&[QUALITY, FAST]).await;
+    let dirs: Vec<tempfile::TempDir> = (0..6).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [user_home, env_home, flag_home, cwd, env_ws, flag_ws] =
+        [0, 1, 2, 3, 4, 5].map(|i| dirs[i].path().as_os_str());
+    let dead = std::ffi::OsString::from("http://127.0.0.1:9/v1");
+    let url = std::ffi::OsString::from(&mock.url);
+    let p = |s: &std::ffi::OsStr| s.to_str().unwrap().to_string();
+    let ws_line = |ws: &std::ffi::OsStr, on: bool| {
+        if on {
+            format!(
+                "{}; writing files (output_path) is on, inside it only",
+                p(ws)
+            )
+        } else {
+            format!(
+                "{}; writing files (output_path) is off, LOCAL_EXECUTOR_ALLOW_WRITE=1 turns it on",
+                p(ws)
+            )
+        }
+    };
+
+    // Defaults: the home under $HOME, the workspace the working directory, writing off, no
+    // model pinned (the first suitable one serves).
+    let out = doctor_with(
+        std::path::Path::new(cwd),
+        &["doctor", "--no-generate", "--base-url", &mock.url],
+        &[("HOME", user_home)],
+    )
+    .await;
+    assert_eq!(
+        after(&out, "✔ usage log "),
+        format!(
+            "{}/.local-executor-mcp/usage.jsonl is writable",
+            p(user_home)
+        )
+    );
+    assert_eq!(after(&out, "✔ workspace "), ws_line(cwd, false));
+    assert_eq!(
+        after(
+            &out,
+            "✔ quality model not set: the first suitable model listed serves it ("
+        ),
+        format!("{QUALITY}); LOCAL_LLM_MODEL_QUALITY pins it")
+    );
+
+    // The environment over the defaults, with each boolish spelling of allow-write.
+    for (value, on) in [("1", true), ("true", true), ("0", false), ("off", false)] {
+        let out = doctor_with(
+            std::path::Path::new(cwd),
+            &["doctor", "--no-generate"],
+            &[
+                ("HOME", user_home),
+                ("LOCAL_LLM_BASE_URL", &url),
+                ("LOCAL_LLM_MODEL_QUALITY", std::ffi::OsStr::new(FAST)),
+                ("LOCAL_EXECUTOR_HOME", env_home),
+                ("LOCAL_EXECUTOR_WORKSPACE", env_ws),
+                ("LOCAL_EXECUTOR_ALLOW_WRITE", std::ffi::OsStr::new(value)),
+            ],
+        )
+        .await;
+        assert_eq!(after(&out, "✔ base URL "), mock.url);
+        assert_eq!(
+            after(&out, "✔ usage log "),
+            format!("{}/usage.jsonl is writable", p(env_home))
+        );
+        assert_eq!(after(&out, "✔ workspace "), ws_line(env_ws, on), "{value}");
+        assert_eq!(after(&out, "✔ quality model "), format!("{FAST} is served"));
+    }
+
+    // The flags over the environment, before and after the subcommand.
+    let out = doctor_with(
+        std::path::Path::new(cwd),
+        &[
+            "--base-url",
+            &mock.url,
+            "--home",
+            &p(flag_home),
+            "doctor",
+            "--no-generate",
+            "--workspace",
+            &p(flag_ws),
+            "--model-quality",
+            QUALITY,
+            "--allow-write",
+        ],
+        &[
+            ("HOME", user_home),
+            ("LOCAL_LLM_BASE_URL", &dead),
+            ("LOCAL_LLM_MODEL_QUALITY", std::ffi::OsStr::new(FAST)),
+            ("LOCAL_EXECUTOR_HOME", env_home),
+            ("LOCAL_EXECUTOR_WORKSPACE", env_ws),
+            ("LOCAL_EXECUTOR_ALLOW_WRITE", std::ffi::OsStr::new("0")),
+        ],
+    )
+    .await;
+    assert_eq!(after(&out, "✔ base URL "), mock.url);
+    assert_eq!(
+        after(&out, "✔ usage log "),
+        format!("{}/usage.jsonl is writable", p(flag_home))
+    );
+    assert_eq!(after(&out, "✔ workspace "), ws_line(flag_ws, true));
+    assert_eq!(
+        after(&out, "✔ quality model "),
+        format!("{QUALITY} is served")
+    );
+}

@@ -300,10 +300,12 @@ fn stats_json_of_an_empty_log_keeps_the_shape_with_zeros_and_nulls() {
     assert_eq!(v["first_ts"], Value::Null);
     assert_eq!(
         v["total"],
-        with_no_checks(json!({"calls": 0, "ok": 0, "failed": 0, "failed_by_reason": {},
+        with_no_checks(
+            json!({"calls": 0, "ok": 0, "failed": 0, "failed_by_reason": {},
                "fallback_rate": null, "completion_tokens": 0, "usage_estimated_calls": 0,
                "latency_ms": {"p50": null, "p95": null}, "first_token_ms": {"p50": null},
-               "artifact_tokens": 0, "planner_tokens": 0, "net_tokens": 0, "inline_tokens": 0}))
+               "artifact_tokens": 0, "planner_tokens": 0, "net_tokens": 0, "inline_tokens": 0})
+        )
     );
     assert_eq!(v["groups"], json!({"tier": [], "model": []}));
     assert_eq!(v["checks"], json!({"language": [], "model": []}));
@@ -467,7 +469,10 @@ fn stats_json_carries_checks_repairs_files_and_inline_apart() {
     );
     assert_eq!(
         keys(&v["checks"]["model"]),
-        [("qwen3-coder-30b".into(), 5, 3), ("smollm2-135m".into(), 2, 1)]
+        [
+            ("qwen3-coder-30b".into(), 5, 3),
+            ("smollm2-135m".into(), 2, 1)
+        ]
     );
     assert_eq!(v["checks"]["language"][0]["check_failure_rate"], 0.5);
     assert_eq!(v["groups"]["tier"][0]["key"], "quality");
@@ -479,7 +484,11 @@ fn stats_json_carries_checks_repairs_files_and_inline_apart() {
 #[test]
 fn stats_refuses_a_non_ascii_since_without_panicking() {
     let home = home_with(Some("week.jsonl"));
-    for since in ["2026-11-01T08:00:00é1:00", "2026-11-01T08:00:00+0ü:00", "７d"] {
+    for since in [
+        "2026-11-01T08:00:00é1:00",
+        "2026-11-01T08:00:00+0ü:00",
+        "７d",
+    ] {
         let out = stats(home.path(), &["--since", since], &[]);
         assert_eq!(out.status.code(), Some(2), "{since}: {out:?}");
         assert!(out.stdout.is_empty());
@@ -490,4 +499,22 @@ fn stats_refuses_a_non_ascii_since_without_panicking() {
             )
         );
     }
+}
+
+#[test]
+fn the_readme_sample_is_what_stats_prints_for_its_fixture() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let from = readme
+        .find("Sample (the test fixture `tests/fixtures/usage/v2.jsonl`")
+        .expect("the README's stats sample");
+    let block = &readme[from..];
+    let start = block.find("```\n").unwrap() + 4;
+    let end = start + block[start..].find("```\n").unwrap();
+    let home = home_with(Some("v2.jsonl"));
+    let out = stdout(&stats(home.path(), &[], &[]));
+    assert_eq!(
+        &block[start..end],
+        out.replace(&usage_path(&home), "/tmp/st/usage.jsonl")
+    );
 }

@@ -130,8 +130,6 @@ async fn without_v1(cfg: &Config) -> Option<usize> {
     backend.models().await.ok().map(|l| l.len())
 }
 
-/// The tier's model: configured and served, or the default the server would pick. An unset fast
-
 /// llama-swap's `GET /running`: information only, other backends have no such endpoint.
 pub(super) async fn check_llama_swap(backend: &Backend, cfg: &Config, report: &mut Report) {
     let root = cfg.root_url();
@@ -161,7 +159,6 @@ pub(super) async fn check_llama_swap(backend: &Backend, cfg: &Config, report: &m
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +181,4 @@ mod tests {
         assert_eq!(pasted_endpoint("http://h:8080"), None);
         assert_eq!(pasted_endpoint("http://h:11434/api/chat"), None);
     }
-
 }

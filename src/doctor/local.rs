@@ -64,4 +64,3 @@ pub(super) fn check_workspace(workspace: &Path, allow_write: bool, report: &mut 
         ),
     }
 }
-

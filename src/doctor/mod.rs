@@ -174,7 +174,6 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

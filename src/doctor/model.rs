@@ -224,7 +224,6 @@ fn elapsed(ms: u64) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,5 +253,4 @@ mod tests {
         assert_eq!(elapsed(42), "42 ms");
         assert_eq!(elapsed(6_449), "6.4 s");
     }
-
 }

@@ -18,13 +18,14 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, BackendError};
+use crate::check::{self, Checker, Language, Target};
 use crate::clean;
 use crate::config::{Config, Tier};
 use crate::failure::{Failure, Reason};
 use crate::limiter::{Limiter, Permit};
 use crate::models;
 use crate::request::CodeRequest;
-use crate::usage::{CheckRecord, UsageRecord, Verdict};
+use crate::usage::{UsageRecord, Verdict};
 use crate::workspace::Workspace;
 use generate::{Call, Generation, PROGRESS_INTERVAL};
 use prompt::Message;
@@ -53,6 +54,7 @@ pub(crate) struct Engine {
     limiter: Option<Limiter>,
     /// The backend answered `/running` with something other than llama-swap's list.
     no_running: Arc<AtomicBool>,
+    checker: Checker,
 }
 
 /// An artifact that passed, with what it took.
@@ -63,17 +65,11 @@ struct Checked {
     escalated_from: Option<Tier>,
 }
 
-/// The verdicts of every check on one answer.
-struct Verdicts {
-    records: Vec<CheckRecord>,
-    /// What the first failing check said, for a repair turn and the planner.
-    failure: Option<String>,
-}
-
 impl Engine {
     pub(crate) fn new(cfg: Config) -> anyhow::Result<Engine> {
         let backend = Backend::new(&cfg)?;
         Ok(Engine {
+            checker: Checker::new(&cfg),
             limiter: cfg.max_concurrent.map(Limiter::new),
             cfg: Arc::new(cfg),
             backend,
@@ -190,8 +186,8 @@ impl Engine {
                 "`max_tokens` must be at least 1",
             ));
         }
-        let language = req.language();
-        record.language = language.map(str::to_string);
+        let language = check::resolve(req.language(), req.output_path());
+        record.language = language.as_ref().map(|l| l.name().to_string());
         // Workspace checks come first: a refused path must not cost a generation.
         let workspace = if req.output_path().is_some() || !req.context_files.is_empty() {
             Some(Workspace::new(
@@ -222,7 +218,7 @@ impl Engine {
         let messages = prompt::messages(&prompt::Spec {
             task: &req.task,
             context: req.context(),
-            language,
+            language: language.as_ref().map(Language::name),
             files: &files,
         });
         let cap = if req.output_path().is_some() {
@@ -231,7 +227,7 @@ impl Engine {
             self.cfg.max_output_chars
         };
         let checked = self
-            .produce(req, language, messages, cap, progress, ct, record, started)
+            .produce(req, language.as_ref(), messages, cap, progress, ct, record, started)
             .await?;
         let artifact = match (req.output_path(), &workspace) {
             (Some(path), Some(ws)) => {
@@ -259,7 +255,7 @@ impl Engine {
     async fn produce(
         &self,
         req: &CodeRequest,
-        language: Option<&str>,
+        language: Option<&Language>,
         messages: Vec<Message>,
         cap: usize,
         progress: Option<&ProgressTx>,
@@ -329,7 +325,7 @@ impl Engine {
         &self,
         model: &str,
         req: &CodeRequest,
-        language: Option<&str>,
+        language: Option<&Language>,
         mut messages: Vec<Message>,
         cap: usize,
         progress: Option<&ProgressTx>,
@@ -351,7 +347,7 @@ impl Engine {
             started,
             cap,
         };
-        let mut repairs_left = self.cfg.max_repairs;
+        let mut repairs_left = self.cfg.repairs;
         loop {
             let body = prompt::body(&self.cfg, model, &messages, req.max_tokens);
             let generation = self
@@ -363,10 +359,17 @@ impl Engine {
             };
             record.finish_reason = generation.finish_reason.clone();
             let artifact = self.accept(&generation, model, req, language, cap, record)?;
-            let verdicts = self.check(&artifact, language);
-            record.checks = verdicts.records;
-            let Some(problem) = verdicts.failure else {
-                record.checked = !record.checks.is_empty();
+            let verdicts = self
+                .checker
+                .check(&artifact, language, Target::Inline, ct)
+                .await;
+            if ct.is_cancelled() {
+                return Err(cancelled());
+            }
+            record.checks = verdicts.records();
+            record.checked = verdicts.checked();
+            let Some(problem) = verdicts.failure().map(|o| format!("{}: {}", o.name, o.message))
+            else {
                 return Ok(artifact);
             };
             if repairs_left == 0 {
@@ -391,11 +394,11 @@ impl Engine {
         g: &Generation,
         model: &str,
         req: &CodeRequest,
-        language: Option<&str>,
+        language: Option<&Language>,
         cap: usize,
         record: &mut UsageRecord,
     ) -> Result<String, Failure> {
-        let artifact = clean::clean(&g.content, language);
+        let artifact = clean::clean(&g.content, language.map(Language::name));
         record.output_chars = artifact.chars().count() as u64;
         if g.finish_reason.as_deref() == Some("length") {
             if artifact.is_empty() && g.thought_chars > 0 {
@@ -434,37 +437,6 @@ set LOCAL_LLM_THINK=off for mechanical work, or raise max_tokens",
         Ok(artifact)
     }
 
-    /// Every check that applies to the artifact's language, in order, up to the first failure.
-    fn check(&self, artifact: &str, language: Option<&str>) -> Verdicts {
-        let Some(lang) = language else {
-            return Verdicts {
-                records: vec![],
-                failure: None,
-            };
-        };
-        let name = format!("{} parse", lang.to_ascii_lowercase());
-        match clean::validate(artifact, Some(lang)) {
-            Ok(()) if is_data_format(lang) => Verdicts {
-                records: vec![CheckRecord {
-                    name,
-                    verdict: Verdict::Pass,
-                }],
-                failure: None,
-            },
-            Ok(()) => Verdicts {
-                records: vec![],
-                failure: None,
-            },
-            Err(e) => Verdicts {
-                records: vec![CheckRecord {
-                    name,
-                    verdict: Verdict::Fail,
-                }],
-                failure: Some(e),
-            },
-        }
-    }
-
     /// `[local-executor ok · quality · model · 812 tok out · 6.4 s · checked: python syntax]`:
     /// facts in a few tokens, including whether anything checked the artifact.
     fn footer(
@@ -479,11 +451,21 @@ set LOCAL_LLM_THINK=off for mechanical work, or raise max_tokens",
             Some(from) => format!("{}→{}", from.as_str(), Tier::Quality.as_str()),
             None => tier.as_str().to_string(),
         };
+        let names: Vec<&str> = record.checks.iter().map(|c| c.name.as_str()).collect();
+        // A check that could not judge (a program missing, a timeout) leaves the artifact
+        // unchecked, and the planner should know which.
+        let unjudged: Vec<String> = record
+            .checks
+            .iter()
+            .filter(|c| c.verdict != Verdict::Pass)
+            .map(|c| format!("{} {}", c.name, verdict_word(c.verdict)))
+            .collect();
         let checks = if record.checked {
-            let names: Vec<&str> = record.checks.iter().map(|c| c.name.as_str()).collect();
             format!("checked: {}", names.join(", "))
-        } else {
+        } else if unjudged.is_empty() {
             "unchecked".to_string()
+        } else {
+            format!("unchecked: {}", unjudged.join(", "))
         };
         let repairs = match record.repairs {
             0 => String::new(),
@@ -536,11 +518,14 @@ set LOCAL_LLM_THINK=off for mechanical work, or raise max_tokens",
     }
 }
 
-fn is_data_format(lang: &str) -> bool {
-    matches!(
-        lang.to_ascii_lowercase().as_str(),
-        "json" | "yaml" | "yml" | "toml" | "xml" | "csv"
-    )
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "passed",
+        Verdict::Fail => "failed",
+        Verdict::Missing => "missing",
+        Verdict::Timeout => "timed out",
+        Verdict::Error => "crashed",
+    }
 }
 
 /// Failures a `fast` call hands on to `quality`: the model's own, not the backend's or the

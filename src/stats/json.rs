@@ -7,7 +7,9 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use super::summary::{Acc, CheckKey, Summary, format_time, tokens};
+use super::acc::{Acc, tokens};
+use super::summary::{CheckKey, Summary};
+use super::time::format_time;
 use super::{JSON_SCHEMA, METHOD, key_name, usd};
 
 fn row(acc: &Acc, key: Option<&str>) -> Value {

@@ -2,7 +2,8 @@
 //! the lines it cannot read, and aggregates the delegations: calls, ok, `DELEGATION_FAILED` by
 //! reason, fallback rate, local tokens, latency percentiles, what checks and repairs did, and an
 //! estimate of the frontier output tokens and money the delegations avoided. Prints a table, or
-//! JSON for dashboards. [`summary`] reads and adds up, [`text`] and [`json`] print.
+//! JSON for dashboards. [`summary`] reads the file ([`acc`] sums a set of lines, [`time`] reads
+//! times), [`text`] and [`json`] print.
 //!
 //! The savings are an estimate on purpose kept simple enough to state in one line: tokens ≈
 //! characters / 4; an artifact saved the planner writing it only when it landed on disk (a
@@ -53,9 +54,11 @@
 //!        "multi_file_calls", "files", "files_failed"}
 //! ```
 
+mod acc;
 mod json;
 mod summary;
 mod text;
+mod time;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -77,7 +80,7 @@ pub fn run(cfg: &Config, cmd: &StatsCmd) -> ExitCode {
         return ExitCode::from(2);
     }
     let since = match cmd.since.as_deref() {
-        Some(s) => match summary::parse_since(s, SystemTime::now()) {
+        Some(s) => match time::parse_since(s, SystemTime::now()) {
             Ok(t) => Some(t),
             Err(e) => {
                 eprintln!("local-executor-mcp: {e}");

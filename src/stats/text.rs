@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::SystemTime;
 
-use super::summary::{Acc, CheckKey, Summary, format_time, tokens};
+use super::acc::{Acc, tokens};
+use super::summary::{CheckKey, Summary};
+use super::time::format_time;
 use super::{METHOD, key_name, usd};
 use crate::config::StatsKey;
 

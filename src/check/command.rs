@@ -1,0 +1,500 @@
+//! The check commands the user configured (never anything from a tool call): one program per
+//! check, split into argv without a shell, run on one file with the workspace root as its working
+//! directory, stdin closed, its output captured up to a cap, under a timeout. On timeout or
+//! cancellation the whole process group is killed, so a checker that forks cannot outlive it.
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio_util::sync::CancellationToken;
+
+use super::Outcome;
+use crate::config::Config;
+use crate::usage::Verdict;
+
+/// Bytes of stdout and of stderr kept; the rest is read and dropped so the program never blocks
+/// on a full pipe.
+const OUTPUT_CAP_BYTES: usize = 32 * 1024;
+/// The placeholder replaced by the checked file's path.
+const FILE_PLACEHOLDER: &str = "{file}";
+
+/// A configured check command, as `doctor` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CommandInfo {
+    /// Canonical language name.
+    pub(crate) language: String,
+    /// The command as configured.
+    pub(crate) command: String,
+    pub(crate) program: String,
+    /// Where the program was found on `PATH` (or under the workspace for a relative path).
+    pub(crate) found: Option<PathBuf>,
+}
+
+/// The configured check commands, each with whether its program exists.
+pub(crate) fn describe(cfg: &Config) -> Vec<CommandInfo> {
+    cfg.checks
+        .iter()
+        .map(|c| {
+            let program = c.argv.first().cloned().unwrap_or_default();
+            CommandInfo {
+                language: c.language.clone(),
+                command: c.command.clone(),
+                found: find_program(&program, &cfg.workspace),
+                program,
+            }
+        })
+        .collect()
+}
+
+/// A check's name as the footer shows it: the program's file name (`ruff`, `python3`).
+pub(crate) fn name(argv: &[String]) -> String {
+    let program = argv.first().map(String::as_str).unwrap_or("check");
+    Path::new(program)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(program)
+        .to_string()
+}
+
+/// One command run on one file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Run<'a> {
+    pub(crate) argv: &'a [String],
+    pub(crate) file: &'a Path,
+    /// Replaces the file's path in the output, so the model sees `artifact.py` or its output
+    /// path rather than a temporary name.
+    pub(crate) shown_as: &'a str,
+    pub(crate) workdir: &'a Path,
+    pub(crate) timeout: Duration,
+}
+
+impl Run<'_> {
+    pub(crate) async fn run(&self, cancel: &CancellationToken) -> Outcome {
+        let name = name(self.argv);
+        let Some(program) = self.argv.first() else {
+            return Outcome::new(name, Verdict::Error, "the check command is empty");
+        };
+        let file = self.file.to_string_lossy();
+        let args = substitute(&self.argv[1..], &file);
+        let resolved = resolve_relative(program, self.workdir);
+        let mut cmd = tokio::process::Command::new(&resolved);
+        cmd.args(&args)
+            .current_dir(self.workdir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        // Its own process group, so a kill reaches whatever the checker started.
+        #[cfg(unix)]
+        cmd.process_group(0);
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return if !self.workdir.is_dir() {
+                    Outcome::new(
+                        name,
+                        Verdict::Error,
+                        format!(
+                            "the workspace {} is not a directory",
+                            self.workdir.display()
+                        ),
+                    )
+                } else {
+                    Outcome::new(
+                        name,
+                        Verdict::Missing,
+                        format!("`{program}` is not installed (not found on PATH)"),
+                    )
+                };
+            }
+            Err(e) => {
+                return Outcome::new(
+                    name,
+                    Verdict::Error,
+                    format!("cannot start `{program}`: {e}"),
+                );
+            }
+        };
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let finished = async {
+            let (status, out, err) =
+                tokio::join!(child.wait(), read_capped(stdout), read_capped(stderr));
+            (status, out, err)
+        };
+        let ended = tokio::select! {
+            ended = finished => Some(ended),
+            () = tokio::time::sleep(self.timeout) => None,
+            () = cancel.cancelled() => None,
+        };
+        let Some((status, out, err)) = ended else {
+            kill(&mut child).await;
+            return if cancel.is_cancelled() {
+                Outcome::new(name, Verdict::Error, "cancelled")
+            } else {
+                Outcome::new(
+                    name,
+                    Verdict::Timeout,
+                    format!("`{program}` ran past {} s", self.timeout.as_secs_f64()),
+                )
+            };
+        };
+        let output = self.output(&out, &err, &file);
+        judge(name, status, output)
+    }
+
+    /// stdout then stderr, the checked file's path shown as `shown_as`.
+    fn output(&self, out: &[u8], err: &[u8], file: &str) -> String {
+        let mut text = String::from_utf8_lossy(out).trim_end().to_string();
+        let err = String::from_utf8_lossy(err);
+        let err = err.trim_end();
+        if !err.is_empty() {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(err);
+        }
+        if file.is_empty() {
+            text
+        } else {
+            text.replace(file, self.shown_as)
+        }
+    }
+}
+
+fn judge(name: String, status: std::io::Result<ExitStatus>, output: String) -> Outcome {
+    let status = match status {
+        Ok(status) => status,
+        Err(e) => return Outcome::new(name, Verdict::Error, format!("cannot wait for it: {e}")),
+    };
+    if status.success() {
+        return Outcome::new(name, Verdict::Pass, "");
+    }
+    match status.code() {
+        Some(code) if output.is_empty() => {
+            Outcome::new(name, Verdict::Fail, format!("exited with status {code}"))
+        }
+        Some(_) => Outcome::new(name, Verdict::Fail, output),
+        None => Outcome::new(name, Verdict::Error, killed_by(status)),
+    }
+}
+
+#[cfg(unix)]
+fn killed_by(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status.signal() {
+        Some(sig) => format!("killed by signal {sig}"),
+        None => format!("ended without an exit code ({status})"),
+    }
+}
+
+#[cfg(not(unix))]
+fn killed_by(status: ExitStatus) -> String {
+    format!("ended without an exit code ({status})")
+}
+
+/// Kills the checker and everything in its process group, then reaps it. SIGKILL cannot be
+/// caught, so the wait is short.
+async fn kill(child: &mut tokio::process::Child) {
+    #[cfg(unix)]
+    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+        // SAFETY: killpg has no memory effects; the group is the child's own (process_group(0)),
+        // and the child is not reaped yet, so its id cannot have been reused.
+        unsafe {
+            libc::killpg(pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+}
+
+/// Each argument with `{file}` replaced by the path; the path appended when no argument has it.
+fn substitute(args: &[String], file: &str) -> Vec<String> {
+    if args.iter().any(|a| a.contains(FILE_PLACEHOLDER)) {
+        args.iter()
+            .map(|a| a.replace(FILE_PLACEHOLDER, file))
+            .collect()
+    } else {
+        let mut args = args.to_vec();
+        args.push(file.to_string());
+        args
+    }
+}
+
+/// A relative program path with a separator (`./node_modules/.bin/tsc`) is taken from the
+/// workspace root; a bare name is looked up on `PATH` by the system.
+fn resolve_relative(program: &str, workdir: &Path) -> PathBuf {
+    let path = Path::new(program);
+    if path.is_relative() && path.components().count() > 1 {
+        workdir.join(path)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Reads a pipe to its end, keeping the first [`OUTPUT_CAP_BYTES`].
+async fn read_capped<R: AsyncRead + Unpin>(pipe: Option<R>) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let Some(mut pipe) = pipe else {
+        return kept;
+    };
+    let mut buf = [0u8; 8192];
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = OUTPUT_CAP_BYTES.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+    kept
+}
+
+/// Where `program` would be found: under the workspace for a relative path with a separator,
+/// as given for an absolute one, else in a `PATH` entry.
+pub(crate) fn find_program(program: &str, workdir: &Path) -> Option<PathBuf> {
+    if program.is_empty() {
+        return None;
+    }
+    let path = Path::new(program);
+    if path.components().count() > 1 {
+        let full = resolve_relative(program, workdir);
+        return is_executable(&full).then_some(full);
+    }
+    let dirs = std::env::var_os("PATH")?;
+    std::env::split_paths(&dirs).find_map(|dir| {
+        candidates(&dir.join(program))
+            .into_iter()
+            .find(|p| is_executable(p))
+    })
+}
+
+#[cfg(unix)]
+fn candidates(path: &Path) -> Vec<PathBuf> {
+    vec![path.to_path_buf()]
+}
+
+#[cfg(not(unix))]
+fn candidates(path: &Path) -> Vec<PathBuf> {
+    let mut all = vec![path.to_path_buf()];
+    for ext in ["exe", "cmd", "bat", "com"] {
+        all.push(path.with_extension(ext));
+    }
+    all
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn argv(command: &str) -> Vec<String> {
+        shlex::split(command).unwrap()
+    }
+
+    async fn run_in(command: &str, file: &Path, workdir: &Path, timeout: Duration) -> Outcome {
+        let argv = argv(command);
+        let run = Run {
+            argv: &argv,
+            file,
+            shown_as: "artifact.py",
+            workdir,
+            timeout,
+        };
+        run.run(&CancellationToken::new()).await
+    }
+
+    fn artifact(dir: &Path, text: &str) -> PathBuf {
+        let file = dir.join("artifact.py");
+        std::fs::write(&file, text).unwrap();
+        file
+    }
+
+    const LONG: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn exit_zero_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = artifact(dir.path(), "x = 1\n");
+        let o = run_in("python3 -m py_compile {file}", &file, dir.path(), LONG).await;
+        assert_eq!((o.name.as_str(), o.verdict), ("python3", Verdict::Pass));
+        assert_eq!(o.message, "");
+    }
+
+    #[tokio::test]
+    async fn non_zero_fails_with_the_output_and_the_shown_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = artifact(dir.path(), "def f(:\n    pass\n");
+        let o = run_in("python3 -m py_compile {file}", &file, dir.path(), LONG).await;
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert!(o.message.contains("SyntaxError"), "{}", o.message);
+        assert!(o.message.contains("artifact.py"), "{}", o.message);
+        assert!(
+            !o.message
+                .contains(&dir.path().to_string_lossy().to_string()),
+            "{}",
+            o.message
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_failure_says_its_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = artifact(dir.path(), "");
+        let o = run_in("sh -c 'exit 7'", &file, dir.path(), LONG).await;
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert_eq!(o.message, "exited with status 7");
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_is_missing_not_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = artifact(dir.path(), "");
+        let o = run_in("no-such-program-4217 {file}", &file, dir.path(), LONG).await;
+        assert_eq!(o.verdict, Verdict::Missing);
+        assert!(o.message.contains("no-such-program-4217"), "{}", o.message);
+        let o = run_in("./bin/nothing {file}", &file, dir.path(), LONG).await;
+        assert_eq!(o.verdict, Verdict::Missing);
+    }
+
+    #[tokio::test]
+    async fn a_hanging_command_and_its_children_are_killed_at_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = artifact(dir.path(), "");
+        let pidfile = dir.path().join("child.pid");
+        // The background sleep holds the pipes open: only a group kill ends the read.
+        let cmd = format!(
+            "sh -c 'sleep 30 & echo $! > {}; wait' {{file}}",
+            pidfile.display()
+        );
+        let o = run_in(&cmd, &file, dir.path(), Duration::from_secs(2)).await;
+        assert_eq!(o.verdict, Verdict::Timeout);
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // SIGKILL is delivered asynchronously: poll until the grandchild is gone or a zombie.
+        let dead = || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z")
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !dead() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(dead(), "the background sleep {pid} survived the kill");
+    }
+
+    #[tokio::test]
+    async fn cancellation_kills_the_command_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = artifact(dir.path(), "");
+        let argv = argv("sleep 30");
+        let cancel = CancellationToken::new();
+        let run = Run {
+            argv: &argv,
+            file: &file,
+            shown_as: "a",
+            workdir: dir.path(),
+            timeout: LONG,
+        };
+        let trigger = cancel.clone();
+        let (o, ()) = tokio::join!(run.run(&cancel), async move { trigger.cancel() });
+        assert_eq!(
+            (o.verdict, o.message.as_str()),
+            (Verdict::Error, "cancelled")
+        );
+    }
+
+    #[tokio::test]
+    async fn huge_output_is_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = artifact(dir.path(), "");
+        let o = run_in(
+            "python3 -c 'import sys; sys.stdout.write(\"x\" * 50_000_000); sys.exit(1)'",
+            &file,
+            dir.path(),
+            LONG,
+        )
+        .await;
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert!(o.message.chars().count() < 500, "{}", o.message.len());
+    }
+
+    #[tokio::test]
+    async fn the_file_is_substituted_or_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = artifact(dir.path(), "");
+        let o = run_in(
+            "sh -c 'echo \"in:$1\"; exit 1' x --path={file}",
+            &file,
+            dir.path(),
+            LONG,
+        )
+        .await;
+        assert_eq!(o.message, "in:--path=artifact.py");
+        let o = run_in("echo", &file, dir.path(), LONG).await;
+        assert_eq!(o.verdict, Verdict::Pass);
+        assert_eq!(
+            substitute(&argv("-q"), "/t/a.py"),
+            ["-q".to_string(), "/t/a.py".to_string()]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_working_directory_is_the_workspace_and_stdin_is_closed() {
+        let ws = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let file = artifact(tmp.path(), "");
+        let o = run_in("sh -c 'pwd; cat; exit 1'", &file, ws.path(), LONG).await;
+        let expected = ws.path().canonicalize().unwrap();
+        assert_eq!(o.message, expected.to_string_lossy());
+    }
+
+    #[tokio::test]
+    async fn a_program_relative_to_the_workspace_runs_from_there() {
+        use std::os::unix::fs::PermissionsExt;
+        let ws = tempfile::tempdir().unwrap();
+        std::fs::create_dir(ws.path().join("bin")).unwrap();
+        let script = ws.path().join("bin/lint");
+        std::fs::write(&script, "#!/bin/sh\necho \"linted $1\"\nexit 2\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let file = artifact(ws.path(), "");
+        let o = run_in("./bin/lint", &file, ws.path(), LONG).await;
+        assert_eq!((o.name.as_str(), o.verdict), ("lint", Verdict::Fail));
+        assert_eq!(o.message, "linted artifact.py");
+        assert_eq!(find_program("./bin/lint", ws.path()), Some(script));
+    }
+
+    #[tokio::test]
+    async fn a_signal_is_an_error_not_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = artifact(dir.path(), "");
+        let o = run_in("sh -c 'kill -9 $$'", &file, dir.path(), LONG).await;
+        assert_eq!(o.verdict, Verdict::Error);
+        assert_eq!(o.message, "killed by signal 9");
+    }
+
+    #[test]
+    fn programs_are_found_on_path() {
+        let here = std::env::temp_dir();
+        assert!(find_program("sh", &here).is_some());
+        assert_eq!(find_program("no-such-program-4217", &here), None);
+        assert_eq!(find_program("", &here), None);
+        assert_eq!(name(&argv("/usr/bin/ruff check")), "ruff");
+    }
+}

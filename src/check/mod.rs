@@ -1,0 +1,701 @@
+//! Verdicts on an artifact before it is delivered: which language it is (a name, an alias or a
+//! path's extension), an in-process parse (tree-sitter grammars for code, parsers for the data
+//! formats), then the check commands the user configured for that language, run on a temporary
+//! or staged file. Each check yields an [`Outcome`] with a message short enough to send back to
+//! the model for a repair. Nothing here decides what to do with a failure; the engine does.
+
+// Until the engine calls it, the library is only reached by its tests and the benchmark.
+#![allow(dead_code)]
+
+pub(crate) mod command;
+pub(crate) mod data;
+pub(crate) mod syntax;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{CheckCommand, Config};
+use crate::usage::{CheckRecord, Verdict};
+
+pub(crate) use command::{CommandInfo, describe};
+
+/// Lines of a checker's message kept for the model and the planner.
+const MESSAGE_LINES: usize = 10;
+/// Characters of a checker's message kept, at most.
+const MESSAGE_CHARS: usize = 400;
+
+/// The languages and formats this server knows by name. Markdown and text are known so that
+/// their aliases resolve, but nothing parses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lang {
+    Python,
+    JavaScript,
+    TypeScript,
+    Tsx,
+    Rust,
+    Go,
+    Java,
+    C,
+    Cpp,
+    CSharp,
+    Ruby,
+    Php,
+    Bash,
+    Html,
+    Css,
+    Sql,
+    Json,
+    Yaml,
+    Toml,
+    Xml,
+    Csv,
+    Markdown,
+    Text,
+}
+
+/// Each language's canonical name first, then its aliases; the canonical name is what usage
+/// lines and the footer show.
+const NAMES: &[(Lang, &[&str])] = &[
+    (Lang::Python, &["python", "py", "python3", "py3"]),
+    (
+        Lang::JavaScript,
+        &["javascript", "js", "jsx", "mjs", "cjs", "node", "nodejs"],
+    ),
+    (Lang::TypeScript, &["typescript", "ts", "mts", "cts"]),
+    (Lang::Tsx, &["tsx", "typescriptreact"]),
+    (Lang::Rust, &["rust", "rs"]),
+    (Lang::Go, &["go", "golang"]),
+    (Lang::Java, &["java"]),
+    (Lang::C, &["c", "h"]),
+    (
+        Lang::Cpp,
+        &["cpp", "c++", "cc", "cxx", "hpp", "hh", "hxx", "h++"],
+    ),
+    (Lang::CSharp, &["csharp", "cs", "c#"]),
+    (Lang::Ruby, &["ruby", "rb"]),
+    (Lang::Php, &["php"]),
+    (Lang::Bash, &["bash", "sh", "shell"]),
+    (Lang::Html, &["html", "htm"]),
+    (Lang::Css, &["css"]),
+    (Lang::Sql, &["sql"]),
+    (Lang::Json, &["json"]),
+    (Lang::Yaml, &["yaml", "yml"]),
+    (Lang::Toml, &["toml"]),
+    (Lang::Xml, &["xml", "svg", "xsd", "xsl", "xslt"]),
+    (Lang::Csv, &["csv"]),
+    (Lang::Markdown, &["markdown", "md"]),
+    (Lang::Text, &["text", "txt", "plain", "plaintext"]),
+];
+
+impl Lang {
+    /// The language for a name or alias, in any case; `None` when the table lacks it.
+    pub fn from_name(name: &str) -> Option<Lang> {
+        let name = name.trim().to_ascii_lowercase();
+        NAMES
+            .iter()
+            .find(|(_, names)| names.contains(&name.as_str()))
+            .map(|(lang, _)| *lang)
+    }
+
+    /// The canonical name: `python`, `typescript`, `cpp`.
+    pub fn name(self) -> &'static str {
+        NAMES
+            .iter()
+            .find(|(lang, _)| *lang == self)
+            .map_or("text", |(_, names)| names[0])
+    }
+
+    /// The extension a temporary file of this language gets, so that a check command (`tsc`,
+    /// `ruff`) recognises it.
+    fn extension(self) -> &'static str {
+        match self {
+            Lang::Python => "py",
+            Lang::JavaScript => "js",
+            Lang::TypeScript => "ts",
+            Lang::Tsx => "tsx",
+            Lang::Rust => "rs",
+            Lang::Go => "go",
+            Lang::Java => "java",
+            Lang::C => "c",
+            Lang::Cpp => "cpp",
+            Lang::CSharp => "cs",
+            Lang::Ruby => "rb",
+            Lang::Php => "php",
+            Lang::Bash => "sh",
+            Lang::Html => "html",
+            Lang::Css => "css",
+            Lang::Sql => "sql",
+            Lang::Json => "json",
+            Lang::Yaml => "yaml",
+            Lang::Toml => "toml",
+            Lang::Xml => "xml",
+            Lang::Csv => "csv",
+            Lang::Markdown => "md",
+            Lang::Text => "txt",
+        }
+    }
+
+    /// The in-process check's name as the footer shows it, when there is one.
+    fn parse_check_name(self) -> Option<String> {
+        if syntax::has_grammar(self) {
+            Some(format!("{} syntax", self.name()))
+        } else if data::is_data(self) {
+            Some(format!("{} parse", self.name()))
+        } else {
+            None
+        }
+    }
+}
+
+/// An artifact's language: one from the table, or a name kept as given (lower case) that no
+/// in-process check knows but a configured command may.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Language {
+    Known(Lang),
+    Other(String),
+}
+
+impl Language {
+    /// The language a name or alias stands for; `None` for a blank name.
+    pub(crate) fn from_name(name: &str) -> Option<Language> {
+        let name = name.trim();
+        if name.is_empty() {
+            return None;
+        }
+        Some(match Lang::from_name(name) {
+            Some(lang) => Language::Known(lang),
+            None => Language::Other(name.to_ascii_lowercase()),
+        })
+    }
+
+    /// The language a path's extension names (`src/app.tsx` → tsx); `None` without one.
+    pub(crate) fn from_path(path: &str) -> Option<Language> {
+        let ext = Path::new(path.trim()).extension()?.to_str()?;
+        Language::from_name(ext)
+    }
+
+    /// The canonical name for a known language, else the name as given (lower case).
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Language::Known(lang) => lang.name(),
+            Language::Other(name) => name,
+        }
+    }
+
+    fn extension(&self) -> &str {
+        match self {
+            Language::Known(lang) => lang.extension(),
+            // A name such as `kotlin` or `kt` makes a usable extension; anything odd does not.
+            Language::Other(name)
+                if name.len() <= 12 && name.chars().all(|c| c.is_ascii_alphanumeric()) =>
+            {
+                name
+            }
+            Language::Other(_) => "txt",
+        }
+    }
+}
+
+/// The artifact's language: the `language` argument when given (names and aliases), else the
+/// extension of the path it is written to.
+pub(crate) fn resolve(language: Option<&str>, path: Option<&str>) -> Option<Language> {
+    language
+        .and_then(Language::from_name)
+        .or_else(|| path.and_then(Language::from_path))
+}
+
+/// The canonical name of a language name or alias, for the configuration's keys.
+pub(crate) fn canonical_name(name: &str) -> Option<String> {
+    Language::from_name(name).map(|l| l.name().to_string())
+}
+
+/// One check's result on an artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// As the footer shows it: `python syntax`, `json parse`, `ruff`.
+    pub(crate) name: String,
+    pub(crate) verdict: Verdict,
+    /// Empty on a pass; else the checker's first lines, a few hundred characters at most.
+    pub(crate) message: String,
+}
+
+impl Outcome {
+    fn new(name: impl Into<String>, verdict: Verdict, message: impl AsRef<str>) -> Outcome {
+        Outcome {
+            name: name.into(),
+            verdict,
+            message: trim_message(message.as_ref()),
+        }
+    }
+
+    pub(crate) fn record(&self) -> CheckRecord {
+        CheckRecord {
+            name: self.name.clone(),
+            verdict: self.verdict,
+        }
+    }
+}
+
+/// Every check run on one artifact, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Report {
+    pub(crate) outcomes: Vec<Outcome>,
+}
+
+impl Report {
+    /// At least one check ran and every one passed: what `checked` means in usage and footer.
+    pub(crate) fn checked(&self) -> bool {
+        !self.outcomes.is_empty() && self.outcomes.iter().all(|o| o.verdict == Verdict::Pass)
+    }
+
+    /// The check that judged the artifact wrong, if one did: worth a repair. A missing program,
+    /// a timeout or a crash is not the artifact's fault and is not returned here.
+    pub(crate) fn failure(&self) -> Option<&Outcome> {
+        self.outcomes.iter().find(|o| o.verdict == Verdict::Fail)
+    }
+
+    pub(crate) fn records(&self) -> Vec<CheckRecord> {
+        self.outcomes.iter().map(Outcome::record).collect()
+    }
+
+    /// The checks' names joined for the footer: `python syntax, ruff`.
+    pub(crate) fn names(&self) -> String {
+        let names: Vec<&str> = self.outcomes.iter().map(|o| o.name.as_str()).collect();
+        names.join(", ")
+    }
+}
+
+/// Where the command checks read the artifact from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target<'a> {
+    /// An inline result: the checker writes it to a file of its own in a fresh temporary folder.
+    Inline,
+    /// The staged temporary file of an `output_path` write, before its rename. `shown_as` (the
+    /// workspace-relative output path) replaces the staged path in messages.
+    Staged { path: &'a Path, shown_as: &'a str },
+}
+
+/// The checks in effect, built once from the configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Checker {
+    commands: Vec<CheckCommand>,
+    timeout: Duration,
+    workdir: PathBuf,
+}
+
+impl Checker {
+    pub(crate) fn new(cfg: &Config) -> Checker {
+        Checker {
+            commands: cfg.checks.clone(),
+            timeout: cfg.check_timeout,
+            workdir: cfg.workspace.clone(),
+        }
+    }
+
+    fn commands_for<'a>(&'a self, lang: &'a Language) -> impl Iterator<Item = &'a CheckCommand> {
+        self.commands
+            .iter()
+            .filter(move |c| c.language == lang.name())
+    }
+
+    /// The names of the checks that would run for `lang`, in order; empty means `unchecked`.
+    pub(crate) fn plan(&self, lang: Option<&Language>) -> Vec<String> {
+        let Some(lang) = lang else {
+            return Vec::new();
+        };
+        let parse = match lang {
+            Language::Known(l) => l.parse_check_name(),
+            Language::Other(_) => None,
+        };
+        parse
+            .into_iter()
+            .chain(self.commands_for(lang).map(|c| command::name(&c.argv)))
+            .collect()
+    }
+
+    /// Runs every check that applies to `artifact` in order: the in-process parse, then each
+    /// configured command. Stops after the first `fail` (a linter has nothing to say about code
+    /// that does not parse) or on cancellation, which kills a running command at once.
+    pub(crate) async fn check(
+        &self,
+        artifact: &str,
+        lang: Option<&Language>,
+        target: Target<'_>,
+        cancel: &CancellationToken,
+    ) -> Report {
+        let mut report = Report::default();
+        let Some(lang) = lang else {
+            return report;
+        };
+        if let Language::Known(l) = lang
+            && let Some(outcome) = parse_check(*l, artifact).await
+        {
+            let failed = outcome.verdict == Verdict::Fail;
+            report.outcomes.push(outcome);
+            if failed {
+                return report;
+            }
+        }
+        let commands: Vec<&CheckCommand> = self.commands_for(lang).collect();
+        if commands.is_empty() {
+            return report;
+        }
+        // Kept alive until every command has run; dropping it removes the folder.
+        let mut _inline_dir = None;
+        let (file, shown_as) = match target {
+            Target::Staged { path, shown_as } => (path.to_path_buf(), shown_as.to_string()),
+            Target::Inline => match write_inline(artifact, lang) {
+                Ok((dir, file, shown_as)) => {
+                    _inline_dir = Some(dir);
+                    (file, shown_as)
+                }
+                Err(e) => {
+                    for c in commands {
+                        report.outcomes.push(Outcome::new(
+                            command::name(&c.argv),
+                            Verdict::Error,
+                            format!("cannot write the temporary file: {e}"),
+                        ));
+                    }
+                    return report;
+                }
+            },
+        };
+        for c in commands {
+            let run = command::Run {
+                argv: &c.argv,
+                file: &file,
+                shown_as: &shown_as,
+                workdir: &self.workdir,
+                timeout: self.timeout,
+            };
+            let outcome = run.run(cancel).await;
+            let stop = outcome.verdict == Verdict::Fail || cancel.is_cancelled();
+            report.outcomes.push(outcome);
+            if stop {
+                break;
+            }
+        }
+        report
+    }
+}
+
+/// The in-process parse for `lang`, off the async workers (a large file takes milliseconds);
+/// `None` when no parser knows the language.
+async fn parse_check(lang: Lang, artifact: &str) -> Option<Outcome> {
+    let name = lang.parse_check_name()?;
+    let text = artifact.to_string();
+    let result = tokio::task::spawn_blocking(move || parse_now(lang, &text)).await;
+    Some(match result {
+        Ok(Some(Ok(()))) | Ok(None) => Outcome::new(name, Verdict::Pass, ""),
+        Ok(Some(Err(syntax::Error::Invalid(msg)))) => Outcome::new(name, Verdict::Fail, msg),
+        Ok(Some(Err(syntax::Error::TooSlow))) => {
+            Outcome::new(name, Verdict::Timeout, "the parse ran past its time budget")
+        }
+        Err(e) => Outcome::new(name, Verdict::Error, format!("the parser crashed: {e}")),
+    })
+}
+
+fn parse_now(lang: Lang, text: &str) -> Option<Result<(), syntax::Error>> {
+    if data::is_data(lang) {
+        return Some(data::validate(text, Some(lang.name())).map_err(syntax::Error::Invalid));
+    }
+    syntax::check(lang, text)
+}
+
+/// The syntax or parse error of `text` in `lang`, or `None` when it parses (or nothing parses
+/// `lang`). Public for the benchmark; the engine goes through [`Checker::check`].
+pub fn syntax_error(lang: Lang, text: &str) -> Option<String> {
+    match parse_now(lang, text)? {
+        Ok(()) => None,
+        Err(syntax::Error::Invalid(msg)) => Some(msg),
+        Err(syntax::Error::TooSlow) => Some("the parse ran past its time budget".into()),
+    }
+}
+
+fn write_inline(
+    artifact: &str,
+    lang: &Language,
+) -> std::io::Result<(tempfile::TempDir, PathBuf, String)> {
+    let dir = tempfile::Builder::new()
+        .prefix("local-executor-check-")
+        .tempdir()?;
+    let shown_as = format!("artifact.{}", lang.extension());
+    let file = dir.path().join(&shown_as);
+    std::fs::write(&file, artifact)?;
+    Ok((dir, file, shown_as))
+}
+
+/// The first lines of a checker's message, at most [`MESSAGE_CHARS`] characters, ending in `…`
+/// when cut. Trailing blanks go; nothing else is rewritten.
+pub(crate) fn trim_message(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .trim_matches(|c: char| c == '\n' || c == '\r')
+        .lines()
+        .map(str::trim_end)
+        .collect();
+    let mut out = lines
+        .iter()
+        .take(MESSAGE_LINES)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut cut = lines.len() > MESSAGE_LINES;
+    if out.chars().count() > MESSAGE_CHARS {
+        out = out.chars().take(MESSAGE_CHARS).collect();
+        cut = true;
+    }
+    let out = out.trim_end().to_string();
+    if cut { format!("{out}\n…") } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_resolve_to_one_canonical_name() {
+        let cases = [
+            ("py", "python"),
+            ("Python3", "python"),
+            ("ts", "typescript"),
+            ("typescript", "typescript"),
+            ("tsx", "tsx"),
+            ("js", "javascript"),
+            ("jsx", "javascript"),
+            ("mjs", "javascript"),
+            ("rs", "rust"),
+            ("go", "go"),
+            ("java", "java"),
+            ("c", "c"),
+            ("h", "c"),
+            ("c++", "cpp"),
+            ("CPP", "cpp"),
+            ("cc", "cpp"),
+            ("hpp", "cpp"),
+            ("cs", "csharp"),
+            ("C#", "csharp"),
+            ("csharp", "csharp"),
+            ("rb", "ruby"),
+            ("php", "php"),
+            ("sh", "bash"),
+            ("shell", "bash"),
+            ("html", "html"),
+            ("css", "css"),
+            ("sql", "sql"),
+            ("json", "json"),
+            ("yml", "yaml"),
+            ("toml", "toml"),
+            ("xml", "xml"),
+            ("csv", "csv"),
+            ("md", "markdown"),
+            ("text", "text"),
+            (" Kotlin ", "kotlin"),
+            ("zsh", "zsh"),
+        ];
+        for (given, canonical) in cases {
+            assert_eq!(canonical_name(given).as_deref(), Some(canonical), "{given}");
+        }
+        assert_eq!(canonical_name("  "), None);
+        assert_eq!(
+            Language::from_name("Kotlin"),
+            Some(Language::Other("kotlin".into()))
+        );
+    }
+
+    #[test]
+    fn every_language_has_a_distinct_canonical_name_and_alias() {
+        let mut seen = std::collections::HashSet::new();
+        for (lang, names) in NAMES {
+            assert_eq!(lang.name(), names[0]);
+            for n in *names {
+                assert!(seen.insert(*n), "{n} listed twice");
+                assert_eq!(Lang::from_name(n), Some(*lang));
+            }
+        }
+    }
+
+    #[test]
+    fn the_language_argument_wins_over_the_extension() {
+        let r = |l, p| resolve(l, p).map(|l| l.name().to_string());
+        assert_eq!(r(None, Some("src/app.py")).as_deref(), Some("python"));
+        assert_eq!(r(None, Some("web/App.TSX")).as_deref(), Some("tsx"));
+        assert_eq!(r(None, Some("types.d.ts")).as_deref(), Some("typescript"));
+        assert_eq!(r(None, Some("conf/app.yml")).as_deref(), Some("yaml"));
+        assert_eq!(r(None, Some("lib/x.hpp")).as_deref(), Some("cpp"));
+        assert_eq!(r(None, Some("run.sh")).as_deref(), Some("bash"));
+        assert_eq!(r(None, Some("README.md")).as_deref(), Some("markdown"));
+        assert_eq!(r(None, Some("Main.kt")).as_deref(), Some("kt"));
+        assert_eq!(r(None, Some("Dockerfile")), None);
+        assert_eq!(r(None, None), None);
+        assert_eq!(r(Some("json"), Some("x.py")).as_deref(), Some("json"));
+        assert_eq!(r(Some(" "), Some("x.py")).as_deref(), Some("python"));
+    }
+
+    #[test]
+    fn plan_lists_the_parse_then_the_commands() {
+        let checker = Checker {
+            commands: vec![CheckCommand::parse("py", "ruff check {file}").unwrap()],
+            timeout: Duration::from_secs(5),
+            workdir: std::env::temp_dir(),
+        };
+        let py = Language::from_name("python");
+        assert_eq!(checker.plan(py.as_ref()), ["python syntax", "ruff"]);
+        let json = Language::from_name("json");
+        assert_eq!(checker.plan(json.as_ref()), ["json parse"]);
+        assert!(
+            checker
+                .plan(Language::from_name("markdown").as_ref())
+                .is_empty()
+        );
+        assert!(
+            checker
+                .plan(Language::from_name("kotlin").as_ref())
+                .is_empty()
+        );
+        assert!(checker.plan(None).is_empty());
+    }
+
+    #[test]
+    fn messages_keep_the_first_lines_and_a_few_hundred_chars() {
+        assert_eq!(trim_message("\nline 1: bad\n\n"), "line 1: bad");
+        let many: String = (0..50).map(|i| format!("e{i}\n")).collect();
+        let t = trim_message(&many);
+        assert_eq!(t.lines().count(), MESSAGE_LINES + 1);
+        assert!(t.starts_with("e0\ne1\n") && t.ends_with('…'));
+        let long = "é".repeat(5000);
+        let t = trim_message(&long);
+        assert_eq!(t.chars().count(), MESSAGE_CHARS + 2);
+    }
+
+    fn checker_with(commands: &[(&str, &str)], workdir: &Path) -> Checker {
+        Checker {
+            commands: commands
+                .iter()
+                .map(|(l, c)| CheckCommand::parse(l, c).unwrap())
+                .collect(),
+            timeout: Duration::from_secs(20),
+            workdir: workdir.to_path_buf(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_parse_failure_stops_before_the_commands() {
+        let ws = tempfile::tempdir().unwrap();
+        let checker = checker_with(&[("python", "sh -c 'exit 0'")], ws.path());
+        let lang = Language::from_name("py");
+        let cancel = CancellationToken::new();
+        let report = checker
+            .check("def f(:\n", lang.as_ref(), Target::Inline, &cancel)
+            .await;
+        assert_eq!(report.outcomes.len(), 1);
+        let failure = report.failure().unwrap();
+        assert_eq!(failure.name, "python syntax");
+        assert!(failure.message.contains("line 1"), "{}", failure.message);
+        assert!(!report.checked());
+
+        let report = checker
+            .check(
+                "def f():\n    return 1\n",
+                lang.as_ref(),
+                Target::Inline,
+                &cancel,
+            )
+            .await;
+        assert_eq!(report.names(), "python syntax, sh");
+        assert!(report.checked());
+        assert_eq!(report.records().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_inline_artifact_is_checked_in_a_temporary_file_with_its_extension() {
+        let ws = tempfile::tempdir().unwrap();
+        // Fails and prints the file's name and content, so both show in the message.
+        let checker = checker_with(
+            &[("ts", "sh -c 'echo \"$0\"; cat \"$0\"; exit 1'")],
+            ws.path(),
+        );
+        let cancel = CancellationToken::new();
+        let report = checker
+            .check(
+                "const a: number = 1;\n",
+                Language::from_name("ts").as_ref(),
+                Target::Inline,
+                &cancel,
+            )
+            .await;
+        let failure = report.failure().unwrap();
+        assert_eq!(failure.name, "sh");
+        assert!(
+            failure
+                .message
+                .starts_with("artifact.ts\nconst a: number = 1;"),
+            "{}",
+            failure.message
+        );
+        // Nothing was written to the workspace.
+        assert_eq!(std::fs::read_dir(ws.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_staged_file_is_checked_in_place_and_named_as_its_output_path() {
+        let ws = tempfile::tempdir().unwrap();
+        let staged = ws.path().join(".out.json.tmp123");
+        std::fs::write(&staged, "{\"a\": 1}\n").unwrap();
+        let checker = checker_with(&[("json", "sh -c 'echo \"bad: $0\"; exit 3'")], ws.path());
+        let cancel = CancellationToken::new();
+        let report = checker
+            .check(
+                "{\"a\": 1}\n",
+                Language::from_name("json").as_ref(),
+                Target::Staged {
+                    path: &staged,
+                    shown_as: "conf/out.json",
+                },
+                &cancel,
+            )
+            .await;
+        assert_eq!(report.names(), "json parse, sh");
+        assert_eq!(report.outcomes[1].message, "bad: conf/out.json");
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_does_not_stop_the_next_command() {
+        let ws = tempfile::tempdir().unwrap();
+        let checker = checker_with(
+            &[
+                ("kotlin", "no-such-checker-program-xyz {file}"),
+                ("kotlin", "sh -c 'exit 0'"),
+            ],
+            ws.path(),
+        );
+        let cancel = CancellationToken::new();
+        let report = checker
+            .check(
+                "fun main() {}\n",
+                Language::from_name("kotlin").as_ref(),
+                Target::Inline,
+                &cancel,
+            )
+            .await;
+        let verdicts: Vec<Verdict> = report.outcomes.iter().map(|o| o.verdict).collect();
+        assert_eq!(verdicts, [Verdict::Missing, Verdict::Pass]);
+        assert!(report.failure().is_none());
+        assert!(!report.checked());
+    }
+
+    #[tokio::test]
+    async fn no_language_means_no_checks() {
+        let checker = checker_with(&[("python", "sh -c 'exit 1'")], &std::env::temp_dir());
+        let cancel = CancellationToken::new();
+        let report = checker.check("x", None, Target::Inline, &cancel).await;
+        assert!(report.outcomes.is_empty() && !report.checked());
+        let md = Language::from_name("md");
+        let report = checker
+            .check("# T\n", md.as_ref(), Target::Inline, &cancel)
+            .await;
+        assert!(report.outcomes.is_empty());
+    }
+}
