@@ -86,7 +86,22 @@ def load_tasks(pattern: str | None) -> list[Task]:
         if pattern and not any(fnmatch.fnmatch(t.id, p) or p in t.id for p in pattern.split(",")):
             continue
         tasks.append(t)
-    return tasks
+    return interleave(tasks)
+
+
+def interleave(tasks: list[Task]) -> list[Task]:
+    """Runs the kinds in turn (a Python function, a conversion, a type, ...), so a run cut short
+    still samples every kind; the tables list tasks by id."""
+    by_kind: dict[str, list[Task]] = {}
+    for t in tasks:
+        by_kind.setdefault(t.check["kind"], []).append(t)
+    queues = [by_kind[k] for k in sorted(by_kind)]
+    out = []
+    while any(queues):
+        for q in queues:
+            if q:
+                out.append(q.pop(0))
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -557,9 +572,11 @@ def run_task(task: Task, args, env: dict, home: Path) -> Result:
         cmd += ["--context", task.context]
     cmd.append(task.task)
     r = Result(id=task.id, kind=task.kind, language=task.language)
+    # The engine bounds the whole call (repairs and escalation included) by LOCAL_LLM_TIMEOUT; this
+    # is a backstop. subprocess.run kills the child on a timeout and on Ctrl-C.
     try:
         p = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                           timeout=args.timeout * (2 + (args.repairs or 2)) + 60)
+                           timeout=2 * args.timeout + 60)
     except subprocess.TimeoutExpired:
         r.reason = "eval_timeout"
         return r
@@ -772,13 +789,27 @@ def main() -> int:
     print(f"{title}\nusage log: {home / 'usage.jsonl'}", file=sys.stderr)
     t0 = time.monotonic()
     results = []
-    for i, task in enumerate(tasks, 1):
-        r = run_task(task, args, env, home)
-        results.append(r)
-        print(f"[{i}/{len(tasks)}] {task.id}: {'ok' if r.ok else r.reason}"
-              f"{' checked' if r.checked else ''} · test {'pass' if r.passed else 'FAIL'}"
-              f"{' · ' + r.detail if r.detail and not r.passed else ''} · {r.latency_ms / 1000:.1f} s",
-              file=sys.stderr, flush=True)
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    # Ctrl-C or SIGTERM ends the run early and still reports the tasks done so far.
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        for i, task in enumerate(tasks, 1):
+            r = run_task(task, args, env, home)
+            results.append(r)
+            print(f"[{i}/{len(tasks)}] {task.id}: {'ok' if r.ok else r.reason}"
+                  f"{' checked' if r.checked else ''}{f' · {r.repairs} repairs' if r.repairs else ''}"
+                  f" · test {'pass' if r.passed else 'FAIL'}"
+                  f"{' · ' + r.detail if r.detail and not r.passed else ''} · {r.latency_ms / 1000:.1f} s",
+                  file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        print(f"interrupted: reporting {len(results)} of {len(tasks)} tasks", file=sys.stderr)
+        title = title.replace(f"{len(tasks)} tasks", f"{len(results)} of {len(tasks)} tasks (cut short)")
+    if not results:
+        return 130
+    results.sort(key=lambda r: r.id)
     wall = time.monotonic() - t0
     title += f" · {wall / 60:.1f} min"
     if args.markdown:
