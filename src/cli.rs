@@ -54,6 +54,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Some(Command::Delegate(cmd)) => delegate(cfg, cmd).await,
             Some(Command::Stats(cmd)) => crate::stats::run(&cfg, &cmd),
             Some(Command::Doctor(cmd)) => crate::doctor::run(cfg, &cmd).await,
+            Some(Command::Init(cmd)) => crate::init::run(&cfg, &cmd).await,
         }
     });
     // A blocking stdin read must not hold the process open once the client has gone.

@@ -34,6 +34,8 @@ pub enum Command {
     Stats(StatsCmd),
     /// Check the backend, the models, the usage folder; print a ready `claude mcp add` line.
     Doctor(DoctorCmd),
+    /// Set a project up: merge .mcp.json, add the delegation section to CLAUDE.md and AGENTS.md, print the Codex block.
+    Init(crate::init::InitCmd),
 }
 
 #[derive(Debug, Args)]
@@ -301,7 +303,12 @@ impl Config {
             Some(w) => w.clone(),
             None => std::env::current_dir()?,
         };
-        let (base_url_raw, base_auth) = split_credentials(s.base_url.trim());
+        // `${LOCAL_LLM_BASE_URL:-}` in an `.mcp.json` expands to "" when unset: the default.
+        let given = match s.base_url.trim() {
+            "" => DEFAULT_BASE_URL,
+            url => url,
+        };
+        let (base_url_raw, base_auth) = split_credentials(given);
         Ok(Config {
             base_url: normalize_base_url(&base_url_raw)?,
             base_url_raw,

@@ -474,8 +474,7 @@ pub(crate) fn diff(old: &str, new: &str, max_lines: usize) -> Diff {
 }
 
 /// What the planner gets for an edit: `edited PATH · +A −R lines`, then the diff.
-pub(crate) fn receipt(path: &str, old: &str, new: &str, max_diff_lines: usize) -> String {
-    let d = diff(old, new, max_diff_lines);
+pub(crate) fn receipt(path: &str, d: &Diff) -> String {
     format!(
         "edited {path} · +{} −{} lines\n{}",
         d.added, d.removed, d.text
@@ -724,7 +723,7 @@ mod tests {
         let big_new = big_old
             .replace("line 7\n", "seven\n")
             .replace("line 250\n", "");
-        let r = receipt("src/x.py", &big_old, &big_new, 80);
+        let r = receipt("src/x.py", &diff(&big_old, &big_new, 80));
         assert!(r.starts_with("edited src/x.py · +1 −2 lines\n@@ "), "{r}");
         assert!(r.lines().count() < 20, "{r}");
     }

@@ -17,11 +17,10 @@ pub mod clean;
 pub mod cli;
 pub mod config;
 pub mod doctor;
-// The engine's edit path calls it; until that is wired only the tests do.
-#[cfg_attr(not(test), allow(dead_code))]
 pub mod edit;
 pub mod engine;
 pub mod failure;
+pub mod init;
 pub mod limiter;
 pub mod models;
 pub mod request;

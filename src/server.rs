@@ -24,10 +24,12 @@ use crate::models;
 use crate::request::{CodeRequest, FilesRequest};
 use crate::usage::{self, UsageRecord};
 
-pub(crate) const INSTRUCTIONS: &str = "Delegate mechanical, well-specified writing (boilerplate, \
-scaffolding, CRUD, test stubs, format conversions) to a local model with delegate_code; give it a \
-precise, self-contained spec. Do logic, debugging and security-sensitive code yourself. A \
-DELEGATION_FAILED result means: do that task yourself.";
+/// Codex shows a server to its model as one line and cuts the instructions after about 250
+/// characters, so the first sentences (under 200 characters) carry the whole rule on their own.
+pub(crate) const INSTRUCTIONS: &str = "Delegate mechanical writing (boilerplate, CRUD, test stubs, \
+conversions) to a local model: delegate_files writes or edits files, delegate_code returns text. \
+On DELEGATION_FAILED, do it yourself. Give a precise, self-contained spec; pass files by path in \
+context_files; review the receipt. Keep logic, debugging and security-sensitive code for yourself.";
 
 const DELEGATE_DESCRIPTION: &str = "Have a local model write mechanical code or text from a \
 precise, self-contained spec: boilerplate, scaffolding, CRUD, test stubs, format conversions. \
@@ -477,6 +479,19 @@ mod tests {
     #[test]
     fn texts_stay_within_their_budgets() {
         assert!(INSTRUCTIONS.len() < 400, "{}", INSTRUCTIONS.len());
+        // Codex cuts after about 250 characters: the first 200 end on a sentence and hold the rule.
+        let head = &INSTRUCTIONS[..=INSTRUCTIONS[..200].rfind('.').unwrap()];
+        for needed in [
+            "delegate_files",
+            "delegate_code",
+            "DELEGATION_FAILED",
+            "yourself",
+        ] {
+            assert!(
+                head.contains(needed),
+                "{needed} not in the first sentences: {head}"
+            );
+        }
         assert!(DELEGATE_DESCRIPTION.len() < 700);
         assert!(LIST_DESCRIPTION.len() < 700);
     }

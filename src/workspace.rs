@@ -75,7 +75,6 @@ impl Fingerprint {
 
 /// A workspace file read for editing, from [`Workspace::read_for_edit`].
 #[derive(Debug, Clone)]
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct EditSource {
     /// The path relative to the root, `/`-separated: for the prompt and the receipt.
     pub path: String,
@@ -531,9 +530,12 @@ impl Workspace {
     }
 }
 
-// The engine's edit path and the settings call these; until they are wired only the tests do.
-#[cfg_attr(not(test), allow(dead_code))]
 impl Workspace {
+    /// The root, canonical.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Adds the user's protected patterns (`LOCAL_EXECUTOR_PROTECTED`) to the built-in ones.
     pub(crate) fn with_protected(mut self, extra: &[String]) -> Workspace {
         self.protected.extend(

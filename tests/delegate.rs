@@ -95,7 +95,7 @@ async fn delegate_code_returns_the_cleaned_artifact_with_a_footer() {
     assert_eq!(line["output_chars"], 32);
     assert!(line["completion_tokens"].as_u64().unwrap() > 0);
     assert!(line["planner_chars"].as_u64().unwrap() > 20);
-    assert_eq!(line["v"], 1);
+    assert_eq!(line["v"], 2);
     assert!(line.get("first_token_ms").is_some());
     assert!(line["client"].is_string());
     assert!(line.get("prompt").is_none() && !line.to_string().contains("return a + b"));

@@ -15,7 +15,12 @@ const WRITE: (&str, &str) = ("LOCAL_EXECUTOR_ALLOW_WRITE", "1");
 const MODEL: (&str, &str) = ("LOCAL_LLM_MODEL_QUALITY", "m");
 
 async fn refused(h: Harness, mock: &Mock, args: Value, words: &[&str]) -> Value {
-    let r = h.call("delegate_code", args).await;
+    let tool = if args.get("output_path").is_some() {
+        "write_file"
+    } else {
+        "delegate_code"
+    };
+    let r = h.call(tool, args).await;
     let text = text_of(&r);
     assert!(is_error(&r), "{text}");
     assert!(
@@ -187,7 +192,7 @@ async fn output_path_writes_the_file_and_returns_a_short_receipt() {
     let h = Harness::start(&mock, &[MODEL, WRITE]).await;
     let r = h
         .call(
-            "delegate_code",
+            "write_file",
             json!({"task": "x", "language": "python", "output_path": "pkg/gen/funcs.py"}),
         )
         .await;
@@ -265,7 +270,7 @@ async fn an_existing_file_is_replaced_only_with_overwrite() {
     let old_inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
     let r = h
         .call(
-            "delegate_code",
+            "write_file",
             json!({"task": "x", "output_path": "keep.txt", "overwrite": true}),
         )
         .await;
@@ -330,7 +335,7 @@ async fn a_parent_swapped_for_a_link_during_generation_is_refused() {
     let h = Harness::start(&mock, &[MODEL, WRITE]).await;
     let call = h
         .start_call(
-            "delegate_code",
+            "write_file",
             json!({"task": "x", "output_path": "gen/out.py"}),
         )
         .await;
@@ -367,10 +372,7 @@ async fn a_cancelled_call_leaves_no_file() {
     ]));
     let h = Harness::start(&mock, &[MODEL, WRITE]).await;
     let call = h
-        .start_call(
-            "delegate_code",
-            json!({"task": "x", "output_path": "out.py"}),
-        )
+        .start_call("write_file", json!({"task": "x", "output_path": "out.py"}))
         .await;
     mock.wait_chats(1).await;
     call.cancel(Some("Esc".into())).await.unwrap();
@@ -401,7 +403,7 @@ async fn invalid_output_is_not_written() {
         let h = Harness::start(&mock, &[MODEL, WRITE]).await;
         let r = h
             .call(
-                "delegate_code",
+                "write_file",
                 json!({"task": "x", "language": lang, "output_path": "out.txt"}),
             )
             .await;
@@ -422,10 +424,7 @@ async fn a_truncated_artifact_is_not_written() {
     mock.push(Reply::tokens(&["def f("], "length"));
     let h = Harness::start(&mock, &[MODEL, WRITE]).await;
     let r = h
-        .call(
-            "delegate_code",
-            json!({"task": "x", "output_path": "out.py"}),
-        )
+        .call("write_file", json!({"task": "x", "output_path": "out.py"}))
         .await;
     assert!(text_of(&r).starts_with("DELEGATION_FAILED (truncated): "));
     assert!(!h.workspace.path().join("out.py").exists());
@@ -450,7 +449,7 @@ async fn a_new_file_follows_the_umask_and_a_replaced_script_stays_executable() {
     let root = h.workspace.path().to_path_buf();
     let r = h
         .call(
-            "delegate_code",
+            "write_file",
             json!({"task": "x", "output_path": "pkg/new.py"}),
         )
         .await;
@@ -466,7 +465,7 @@ async fn a_new_file_follows_the_umask_and_a_replaced_script_stays_executable() {
     .unwrap();
     let r = h
         .call(
-            "delegate_code",
+            "write_file",
             json!({"task": "x", "output_path": "run.sh", "overwrite": true}),
         )
         .await;
@@ -501,7 +500,7 @@ async fn an_absolute_path_through_a_linked_workspace_root_is_inside() {
     // As Claude Code spells paths: absolute, through the root as configured.
     let r = h
         .call(
-            "delegate_code",
+            "write_file",
             json!({
                 "task": "tests",
                 "context_files": [link.join("model.py").to_str().unwrap()],

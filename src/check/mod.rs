@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{CheckCommand, Config};
 use crate::usage::{CheckRecord, Verdict};
 
-pub(crate) use command::{CommandInfo, describe};
+pub(crate) use command::describe;
 
 /// Lines of a checker's message kept for the model and the planner.
 const MESSAGE_LINES: usize = 10;

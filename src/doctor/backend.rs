@@ -71,11 +71,13 @@ pub(super) async fn check_backend(
                 "start the backend, or set LOCAL_LLM_BASE_URL to where it listens; {BACKEND_HINT}"
             ),
         ),
+        // LiteLLM's proxy without a database answers any key but its master key with HTTP 400
+        // "No connected db." (it would look the key up there).
         BackendError::Status {
-            status: code @ (401 | 403),
+            status: code,
             message,
             ..
-        } => {
+        } if matches!(code, 401 | 403) || (*code == 400 && message.contains("No connected db")) => {
             let fix = if cfg.api_key.is_some() {
                 "the backend refuses LOCAL_LLM_API_KEY: check its value"
             } else {

@@ -64,3 +64,36 @@ pub(super) fn check_workspace(workspace: &Path, allow_write: bool, report: &mut 
         ),
     }
 }
+
+/// Each configured check command's program exists; without it the check says `missing` and the
+/// artifact is delivered unchecked by it.
+pub(super) fn check_commands(cfg: &crate::config::Config, report: &mut Report) {
+    let commands = crate::check::describe(cfg);
+    if commands.is_empty() {
+        report.note(
+            "no check commands configured; code is checked for syntax in-process \
+(LOCAL_EXECUTOR_CHECK_<LANG> adds one, e.g. LOCAL_EXECUTOR_CHECK_PYTHON=\"ruff check {file}\")",
+        );
+    }
+    for c in commands {
+        match &c.found {
+            Some(path) => report.pass(format!(
+                "check for {}: `{}` ({})",
+                c.language,
+                c.command,
+                path.display()
+            )),
+            None => report.fail(
+                format!(
+                    "check for {}: `{}` — {} is not installed or not on PATH",
+                    c.language, c.command, c.program
+                ),
+                format!(
+                    "install {}, or remove LOCAL_EXECUTOR_CHECK_{}; meanwhile its verdict is `missing`",
+                    c.program,
+                    c.language.to_ascii_uppercase()
+                ),
+            ),
+        }
+    }
+}

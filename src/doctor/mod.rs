@@ -92,8 +92,7 @@ pub async fn run(cfg: Config, cmd: &DoctorCmd) -> ExitCode {
     }
     local::check_usage_folder(&cfg.home, &cfg.usage_path(), &mut report);
     local::check_workspace(&cfg.workspace, cfg.allow_write, &mut report);
-    // The configured check commands go here, one line each (a check, in `local`): the program
-    // is found on PATH, or the line says which is missing and how the call would end.
+    local::check_commands(&cfg, &mut report);
 
     let line = claude_mcp_add(&cfg, &found);
     if report.failed == 0 {

@@ -7,9 +7,9 @@ use tokio_util::sync::CancellationToken;
 use super::{Found, Report};
 use crate::config::{Config, Tier};
 use crate::engine::Engine;
-use crate::request::CodeRequest;
 use crate::failure::Reason;
 use crate::models;
+use crate::request::CodeRequest;
 use crate::usage::UsageRecord;
 
 /// The test generation's prompt; one token of any answer proves the model runs.
@@ -182,7 +182,13 @@ pub(super) async fn check_generation(engine: &Engine, found: &Found, report: &mu
                         "test generation on {label} ({model}): {}",
                         f.to_string().lines().next().unwrap_or_default()
                     ),
-                    generation_fix(f.reason, engine),
+                    if f.detail.starts_with("HTTP 429") {
+                        "the backend, or a gateway in front of it, is rate-limiting: raise its limit \
+                         for this key and model, or try again later"
+                            .into()
+                    } else {
+                        generation_fix(f.reason, engine)
+                    },
                 );
             }
             _ => {

@@ -7,10 +7,13 @@ use std::collections::HashSet;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Engine, ProgressTx};
+use super::{Delivered, Engine, ProgressTx, Shape, prompt};
+use crate::check::{self, Language};
+use crate::edit;
 use crate::failure::{Failure, Reason};
-use crate::request::{CodeRequest, FilesRequest};
+use crate::request::{CodeRequest, FileTask, FilesRequest};
 use crate::usage::UsageRecord;
+use crate::workspace::EditSource;
 
 /// Most files in one call: a scaffold, not a repository.
 pub(crate) const MAX_FILES: usize = 16;
@@ -83,7 +86,17 @@ impl Engine {
                 ));
             }
         }
+        let ws = self.workspace()?;
         let jobs = req.files.iter().map(|f| {
+            // An existing file is edited, unless the call asks to rewrite it whole.
+            let source = if req.overwrite {
+                None
+            } else {
+                ws.check_write_path(&f.path)
+                    .ok()
+                    .filter(|rel| ws.root().join(rel).is_file())
+                    .map(|_| ws.read_for_edit(&f.path))
+            };
             let one = CodeRequest {
                 task: f.task.clone(),
                 context: req.context.clone(),
@@ -96,7 +109,11 @@ impl Engine {
             };
             async move {
                 let mut rec = UsageRecord::default();
-                let result = self.delegate(&one, progress, ct, &mut rec).await;
+                let result = match source {
+                    None => self.delegate(&one, progress, ct, &mut rec).await,
+                    Some(Err(f)) => Err(f),
+                    Some(Ok(src)) => self.edit(f, req, src, progress, ct, &mut rec).await,
+                };
                 (result, rec)
             }
         });
@@ -116,17 +133,19 @@ impl Engine {
                     failed += 1;
                     record.reason.get_or_insert(fail.reason);
                     text.push_str(&format!(
-                        "{}: DELEGATION_FAILED ({}): {}\n",
-                        f.path.trim(),
+                        "DELEGATION_FAILED ({}): {}: {}\n",
                         fail.reason,
+                        f.path.trim(),
                         fail.detail
                     ));
                 }
             }
         }
-        if failed > 0 {
+        if failed == req.files.len() {
+            text.push_str("Do this task yourself.");
+        } else if failed > 0 {
             text.push_str(&format!(
-                "{failed} of {} files failed: write those yourself.\n",
+                "{failed} of {} files failed: write those yourself.",
                 req.files.len()
             ));
         }
@@ -165,5 +184,97 @@ fn merge(call: &mut UsageRecord, file: &UsageRecord) {
     }
     if call.finish_reason.is_none() {
         call.finish_reason = file.finish_reason.clone();
+    }
+}
+
+impl Engine {
+    /// Edits one existing file as its task says: the model answers with SEARCH/REPLACE blocks (or,
+    /// for a small file, the whole new file), which are applied exactly; the result is checked
+    /// and written only if the file did not change on disk meanwhile.
+    async fn edit(
+        &self,
+        f: &FileTask,
+        req: &FilesRequest,
+        src: EditSource,
+        progress: Option<&ProgressTx>,
+        ct: &CancellationToken,
+        record: &mut UsageRecord,
+    ) -> Result<Delivered, Failure> {
+        let started = tokio::time::Instant::now();
+        record.tier = Some(req.tier.as_str().to_string());
+        if f.task.trim().is_empty() {
+            return Err(Failure::new(Reason::BadRequest, "`task` is empty"));
+        }
+        let ws = self.workspace()?;
+        let files = if req.context_files.is_empty() {
+            String::new()
+        } else {
+            let (text, bytes) = ws.read_context(&req.context_files)?;
+            record.context_bytes = bytes;
+            text
+        };
+        let language = check::resolve(
+            f.language.as_deref().filter(|l| !l.trim().is_empty()),
+            Some(&src.path),
+        );
+        record.language = language.as_ref().map(|l| l.name().to_string());
+        let mode = edit::mode_for(&src.content);
+        let messages = prompt::edit_messages(
+            &prompt::Spec {
+                task: &f.task,
+                context: req.context.as_deref().filter(|c| !c.trim().is_empty()),
+                language: language.as_ref().map(Language::name),
+                files: &files,
+            },
+            edit::instructions(mode),
+            &edit::file_section(&src.path, &src.content),
+        );
+        let shape = match mode {
+            edit::Mode::WholeFile => Shape::WholeEdit {
+                original: &src.content,
+            },
+            edit::Mode::Blocks => Shape::Blocks {
+                original: &src.content,
+            },
+        };
+        let one = CodeRequest {
+            task: f.task.clone(),
+            tier: req.tier,
+            ..CodeRequest::default()
+        };
+        let checked = self
+            .produce(
+                &one,
+                shape,
+                language.as_ref(),
+                messages,
+                super::MAX_WRITTEN_CHARS,
+                progress,
+                ct,
+                record,
+                started,
+            )
+            .await?;
+        let new = checked.artifact;
+        ws.write_if_unchanged(&src, &new)?;
+        let diff = edit::diff(&src.content, &new, self.cfg.max_diff_lines);
+        record.output_path = Some(src.path.clone());
+        record.bytes_written = Some(new.len() as u64);
+        record.output_chars = new.chars().count() as u64;
+        record.disk_chars = diff.added_chars as u64;
+        let receipt = edit::receipt(&src.path, &diff);
+        let footer = self.footer(
+            &checked.model,
+            checked.escalated_from,
+            req.tier,
+            record,
+            started,
+        );
+        record.latency_ms = super::millis(started.elapsed());
+        record.ok = true;
+        Ok(Delivered {
+            artifact: receipt,
+            footer,
+        })
     }
 }

@@ -21,6 +21,7 @@ use crate::backend::{Backend, BackendError};
 use crate::check::{self, Checker, Language, Target};
 use crate::clean;
 use crate::config::{Config, Tier};
+use crate::edit;
 use crate::failure::{Failure, Reason};
 use crate::limiter::{Limiter, Permit};
 use crate::models;
@@ -33,7 +34,7 @@ use prompt::Message;
 /// A model list this fresh is reused to resolve the default model.
 const MODEL_LIST_TTL: Duration = Duration::from_secs(30);
 /// Largest artifact written to disk; inline results have the smaller configured cap.
-const MAX_WRITTEN_CHARS: usize = 2 * 1024 * 1024;
+pub(crate) const MAX_WRITTEN_CHARS: usize = 2 * 1024 * 1024;
 /// Longest checker message in a DELEGATION_FAILED detail.
 const MAX_CHECK_DETAIL_CHARS: usize = 240;
 
@@ -57,12 +58,39 @@ pub(crate) struct Engine {
     checker: Checker,
 }
 
+/// What the model's answer is turned into.
+#[derive(Clone, Copy)]
+pub(crate) enum Shape<'a> {
+    /// A whole artifact: cleaned, then checked.
+    Whole,
+    /// The whole new content of an existing file; coming back unchanged is a failure.
+    WholeEdit { original: &'a str },
+    /// SEARCH/REPLACE blocks, applied to the original.
+    Blocks { original: &'a str },
+}
+
 /// An artifact that passed, with what it took.
-struct Checked {
-    artifact: String,
-    model: String,
+pub(crate) struct Checked {
+    pub(crate) artifact: String,
+    pub(crate) model: String,
     /// The tier it started on, when a `fast` call was escalated to `quality`.
-    escalated_from: Option<Tier>,
+    pub(crate) escalated_from: Option<Tier>,
+}
+
+impl Shape<'_> {
+    /// The new content from a cleaned answer (or, for blocks, the raw one), or what is wrong.
+    fn apply(&self, cleaned: &str, raw: &str) -> Result<String, edit::EditError> {
+        match self {
+            Shape::Whole => Ok(cleaned.to_string()),
+            Shape::WholeEdit { original } if cleaned == *original => Err(edit::EditError {
+                problem: edit::Problem::NoChange,
+                message: "the file came back unchanged; make the change the task asks for"
+                    .to_string(),
+            }),
+            Shape::WholeEdit { .. } => Ok(cleaned.to_string()),
+            Shape::Blocks { original } => edit::apply(original, &edit::parse(raw)?),
+        }
+    }
 }
 
 impl Engine {
@@ -142,6 +170,16 @@ impl Engine {
         })
     }
 
+    /// The workspace root with the configured caps and protected paths.
+    pub(crate) fn workspace(&self) -> Result<Workspace, Failure> {
+        Ok(Workspace::new(
+            &self.cfg.workspace,
+            self.cfg.max_file_bytes,
+            self.cfg.max_context_bytes,
+        )?
+        .with_protected(&self.cfg.protected))
+    }
+
     /// The failure a backend error means, with the API key masked: some backends echo it back
     /// ("Invalid API key: sk-…"), and the detail reaches the planner and the log.
     pub(crate) fn failure(&self, e: BackendError) -> Failure {
@@ -190,11 +228,7 @@ impl Engine {
         record.language = language.as_ref().map(|l| l.name().to_string());
         // Workspace checks come first: a refused path must not cost a generation.
         let workspace = if req.output_path().is_some() || !req.context_files.is_empty() {
-            Some(Workspace::new(
-                &self.cfg.workspace,
-                self.cfg.max_file_bytes,
-                self.cfg.max_context_bytes,
-            )?)
+            Some(self.workspace()?)
         } else {
             None
         };
@@ -227,7 +261,17 @@ impl Engine {
             self.cfg.max_output_chars
         };
         let checked = self
-            .produce(req, language.as_ref(), messages, cap, progress, ct, record, started)
+            .produce(
+                req,
+                Shape::Whole,
+                language.as_ref(),
+                messages,
+                cap,
+                progress,
+                ct,
+                record,
+                started,
+            )
             .await?;
         let artifact = match (req.output_path(), &workspace) {
             (Some(path), Some(ws)) => {
@@ -252,9 +296,10 @@ impl Engine {
     /// Generates, cleans and checks on the request's tier, repairing what a check finds, and
     /// escalates a `fast` call that still fails to `quality` once.
     #[allow(clippy::too_many_arguments)]
-    async fn produce(
+    pub(crate) async fn produce(
         &self,
         req: &CodeRequest,
+        shape: Shape<'_>,
         language: Option<&Language>,
         messages: Vec<Message>,
         cap: usize,
@@ -273,6 +318,7 @@ impl Engine {
             .on_model(
                 &model,
                 req,
+                shape,
                 language,
                 messages.clone(),
                 cap,
@@ -309,7 +355,7 @@ impl Engine {
         record.checks.clear();
         let artifact = self
             .on_model(
-                &quality, req, language, messages, cap, progress, ct, record, started,
+                &quality, req, shape, language, messages, cap, progress, ct, record, started,
             )
             .await?;
         Ok(Checked {
@@ -325,6 +371,7 @@ impl Engine {
         &self,
         model: &str,
         req: &CodeRequest,
+        shape: Shape<'_>,
         language: Option<&Language>,
         mut messages: Vec<Message>,
         cap: usize,
@@ -359,18 +406,26 @@ impl Engine {
             };
             record.finish_reason = generation.finish_reason.clone();
             let artifact = self.accept(&generation, model, req, language, cap, record)?;
-            let verdicts = self
-                .checker
-                .check(&artifact, language, Target::Inline, ct)
-                .await;
-            if ct.is_cancelled() {
-                return Err(cancelled());
-            }
-            record.checks = verdicts.records();
-            record.checked = verdicts.checked();
-            let Some(problem) = verdicts.failure().map(|o| format!("{}: {}", o.name, o.message))
-            else {
-                return Ok(artifact);
+            let problem = match shape.apply(&artifact, &generation.content) {
+                Ok(artifact) => {
+                    let verdicts = self
+                        .checker
+                        .check(&artifact, language, Target::Inline, ct)
+                        .await;
+                    if ct.is_cancelled() {
+                        return Err(cancelled());
+                    }
+                    record.checks = verdicts.records();
+                    record.checked = verdicts.checked();
+                    match verdicts.failure() {
+                        None => return Ok(artifact),
+                        Some(o) => format!("{}: {}", o.name, o.message),
+                    }
+                }
+                Err(e) if e.problem == edit::Problem::Emptied => {
+                    return Err(Failure::new(Reason::InvalidOutput, e.message));
+                }
+                Err(e) => e.message,
             };
             if repairs_left == 0 {
                 return Err(Failure::new(
@@ -439,7 +494,7 @@ set LOCAL_LLM_THINK=off for mechanical work, or raise max_tokens",
 
     /// `[local-executor ok · quality · model · 812 tok out · 6.4 s · checked: python syntax]`:
     /// facts in a few tokens, including whether anything checked the artifact.
-    fn footer(
+    pub(crate) fn footer(
         &self,
         model: &str,
         escalated_from: Option<Tier>,

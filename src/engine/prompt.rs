@@ -50,6 +50,25 @@ exactly and completely."
     vec![Message::new("system", system), Message::new("user", user)]
 }
 
+/// The messages that ask for an edit of an existing file, in the format `instructions` teach.
+pub(crate) fn edit_messages(spec: &Spec<'_>, instructions: &str, file: &str) -> Vec<Message> {
+    let system = format!(
+        "You change an existing file exactly as a precise specification says, and nothing else.\n{instructions}"
+    );
+    let mut user = spec.task.trim().to_string();
+    if let Some(ctx) = spec.context {
+        user.push_str("\n\nContext:\n");
+        user.push_str(ctx);
+    }
+    if !spec.files.is_empty() {
+        user.push_str("\n\nFiles to read:");
+        user.push_str(spec.files);
+    }
+    user.push_str("\n\nThe file to change:\n");
+    user.push_str(file);
+    vec![Message::new("system", system), Message::new("user", user)]
+}
+
 /// Longest checker message sent back to the model: the first lines say what is wrong.
 const MAX_REPAIR_NOTE_CHARS: usize = 1500;
 

@@ -453,6 +453,12 @@ impl Harness {
     }
 
     pub async fn call(&self, tool: &str, args: Value) -> CallToolResult {
+        // `write_file` is a one-file `delegate_files` call spelled like the shell's
+        // `delegate --output-path`: {task, output_path, overwrite, language, context_files}.
+        let (tool, args) = match tool {
+            "write_file" => ("delegate_files", as_files(args)),
+            other => (other, args),
+        };
         let mut params = CallToolRequestParams::new(tool.to_string());
         if let Value::Object(o) = args {
             params.arguments = Some(o);
@@ -497,6 +503,21 @@ impl Harness {
         drop(self.home);
         lines
     }
+}
+
+/// A one-file `delegate_files` call from `delegate`-style arguments.
+pub fn as_files(args: Value) -> Value {
+    let mut file = json!({"path": args["output_path"], "task": args["task"]});
+    if let Some(l) = args.get("language") {
+        file["language"] = l.clone();
+    }
+    let mut call = json!({"files": [file]});
+    for key in ["overwrite", "context", "context_files", "tier"] {
+        if let Some(v) = args.get(key) {
+            call[key] = v.clone();
+        }
+    }
+    call
 }
 
 pub fn read_usage(path: &Path) -> Vec<Value> {

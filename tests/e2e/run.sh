@@ -6,8 +6,9 @@
 #   tests/e2e/run.sh [pytest args...]       e.g. tests/e2e/run.sh -k cancel
 #
 # One command, for .ci/run too: it builds the release binary (cargo build --release, a no-op when
-# it is current), sets up the backend venv (.venv) and the npm clients (.cache/npm), starts the
-# backend on a free port, runs pytest and stops the backend, also on failure and on Ctrl-C.
+# it is current), sets up the backend venv (.venv), the gateway venv (.venv-gateway) and the npm
+# clients (.cache/npm), starts the backend on a free port, runs pytest and stops the backend, also
+# on failure and on Ctrl-C. The gateway tests start their own two boxes and LiteLLM proxy.
 # Cached between runs on one machine, also for a fresh clone: the llama-cpp-python wheel built here
 # (~/.cache/local-executor-mcp/wheels; building it takes 7-15 min on 2 cores) and npm's cache; in a
 # kept work tree also .venv and .cache/npm themselves (then the setup takes seconds).
@@ -21,11 +22,14 @@ export LEX_BACKEND_STATE="${LEX_BACKEND_STATE:-$REPO/.cache/backend-e2e}"
 # Greedy sampling: the same prompt gives the same artifact on every run, so a test that checks a
 # tiny model's code parses checks the product, not the dice.
 export LOCAL_LLM_TEMPERATURE="${LOCAL_LLM_TEMPERATURE:-0}"
-# shellcheck source=scripts/backend.sh
-. "$REPO/scripts/backend.sh"
+# The gateway tests' two boxes and LiteLLM proxy (started and stopped by their fixture; stopped
+# here too when pytest is cut short).
+export LEX_GATEWAY_STATE="${LEX_GATEWAY_STATE:-$REPO/.cache/gateway-e2e}"
+# shellcheck source=scripts/gateway.sh
+. "$REPO/scripts/gateway.sh"
 
 t0=$SECONDS
-trap backend_stop EXIT
+trap 'gateway_stop; backend_stop' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -48,7 +52,11 @@ if [ "$(cat "$e2e_stamp" 2>/dev/null)" != "$want" ]; then
     echo "$want" >"$e2e_stamp"
 fi
 
-# 3. The npm clients, pinned by tests/e2e/package-lock.json, in .cache/npm (npm's own cache makes
+# 3. LiteLLM's proxy for the gateway tests, in its own venv (.venv-gateway; its wheels are kept in
+#    ~/.cache/local-executor-mcp/gateway-wheels, so a fresh clone installs without downloading).
+gateway_setup
+
+# 4. The npm clients, pinned by tests/e2e/package-lock.json, in .cache/npm (npm's own cache makes
 #    a reinstall fast).
 npm_dir="$REPO/.cache/npm"
 export LEX_NPM_BIN="$npm_dir/node_modules/.bin"
@@ -63,7 +71,7 @@ if [ "$(cat "$npm_dir/.lex-stamp" 2>/dev/null)" != "$want" ] \
     echo "$want" >"$npm_dir/.lex-stamp"
 fi
 
-# 4. The backend, then the suite.
+# 5. The backend, then the suite.
 backend_start
 eval "$(backend_env)"
 say "setup took $((SECONDS - t0)) s; running the suite"
