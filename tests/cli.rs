@@ -43,7 +43,7 @@ async fn delegate_prints_the_artifact_on_stdout_and_the_footer_on_stderr() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout, "def f():\n    return 1\n");
     assert!(
-        run.stderr.starts_with("[local-executor ok · quality · m ·"),
+        run.stderr.starts_with("[local-executor ok · quality · ~"),
         "{}",
         run.stderr
     );

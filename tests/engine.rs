@@ -125,7 +125,10 @@ async fn a_fast_failure_is_escalated_to_quality() {
         .await;
     let text = text_of(&r);
     assert!(!is_error(&r), "{text}");
-    assert!(text.contains("· fast→quality · big ·"), "{text}");
+    assert!(
+        text.contains("[local-executor ok · fast→quality · "),
+        "{text}"
+    );
     let models: Vec<Value> = mock
         .chats()
         .iter()
@@ -391,4 +394,97 @@ async fn a_call_over_the_concurrency_limit_waits_for_a_slot() {
     let lines = h.stop().await;
     assert_eq!(lines.len(), 2);
     assert!(lines.iter().all(|l| l["ok"] == true), "{lines:#?}");
+}
+
+#[tokio::test]
+async fn a_failing_check_command_is_sent_back_and_its_pass_is_in_the_footer() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text("def f():\n    return 1  # TODO\n"));
+    mock.push(Reply::text("def f():\n    return 1\n"));
+    // A project linter, as the user configured it: it refuses TODOs.
+    let lint = "sh -c 'if grep -n TODO \"$0\"; then exit 1; fi' {file}";
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_EXECUTOR_CHECK_PYTHON", lint),
+        ],
+    )
+    .await;
+    let r = h
+        .call("delegate_code", json!({"task": "f", "language": "py"}))
+        .await;
+    let text = text_of(&r);
+    assert!(
+        text.ends_with("· checked: python syntax, sh · 1 repair]"),
+        "{text}"
+    );
+    let turns = user_turns(&mock.chats()[1].body);
+    assert!(turns[1].contains("sh: 2:    return 1  # TODO"), "{turns:?}");
+    let line = only(h.stop().await);
+    assert_eq!(
+        line["checks"],
+        json!([{"name": "python syntax", "verdict": "pass"}, {"name": "sh", "verdict": "pass"}])
+    );
+    assert_eq!(line["language"], "python");
+}
+
+#[tokio::test]
+async fn a_check_command_that_hangs_or_is_missing_leaves_the_artifact_unchecked() {
+    for (command, word) in [
+        ("sh -c 'sleep 30' {file}", "sh timed out"),
+        ("no-such-linter {file}", "no-such-linter missing"),
+    ] {
+        let mock = Mock::start(&["m"]).await;
+        mock.push(Reply::text("def f():\n    return 1\n"));
+        let h = Harness::start(
+            &mock,
+            &[
+                ("LOCAL_LLM_MODEL_QUALITY", "m"),
+                ("LOCAL_EXECUTOR_CHECK_PYTHON", command),
+                ("LOCAL_EXECUTOR_CHECK_TIMEOUT", "0.5"),
+            ],
+        )
+        .await;
+        let r = h
+            .call("delegate_code", json!({"task": "f", "language": "python"}))
+            .await;
+        let text = text_of(&r);
+        assert!(
+            !is_error(&r),
+            "the model is not blamed for its checker: {text}"
+        );
+        assert!(text.ends_with(&format!("· unchecked: {word}]")), "{text}");
+        assert_eq!(mock.chats().len(), 1, "no repair is asked for");
+        let line = only(h.stop().await);
+        assert_eq!(line["checked"], false);
+        assert_eq!(line["repairs"], 0);
+    }
+}
+
+#[tokio::test]
+async fn the_language_comes_from_the_files_extension_when_not_given() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text("{\"a\": }"));
+    mock.push(Reply::text("{\"a\": 1}"));
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_EXECUTOR_ALLOW_WRITE", "1"),
+        ],
+    )
+    .await;
+    let r = h
+        .call(
+            "delegate_files",
+            json!({"files": [{"path": "conf/a.json", "task": "an object"}]}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(text.starts_with("wrote conf/a.json · "), "{text}");
+    assert!(text.contains("checked: json parse · 1 repair]"), "{text}");
+    let line = only(h.stop().await);
+    assert_eq!(line["language"], "json");
+    assert_eq!(line["disk_chars"], "{\"a\": 1}\n".len());
 }

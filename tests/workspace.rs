@@ -219,7 +219,7 @@ async fn output_path_writes_the_file_and_returns_a_short_receipt() {
         lines
             .last()
             .unwrap()
-            .starts_with("[local-executor ok · quality · m ·")
+            .starts_with("[local-executor ok · quality · ")
     );
     assert!(
         receipt.len() < 300,

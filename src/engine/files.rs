@@ -266,13 +266,7 @@ impl Engine {
         record.output_chars = new.chars().count() as u64;
         record.disk_chars = diff.added_chars as u64;
         let receipt = edit::receipt(&src.path, &diff);
-        let footer = self.footer(
-            &checked.model,
-            checked.escalated_from,
-            req.tier,
-            record,
-            started,
-        );
+        let footer = super::footer(checked.escalated_from, req.tier, record);
         record.latency_ms = super::millis(started.elapsed());
         record.ok = true;
         Ok(Delivered {

@@ -72,7 +72,6 @@ pub(crate) enum Shape<'a> {
 /// An artifact that passed, with what it took.
 pub(crate) struct Checked {
     pub(crate) artifact: String,
-    pub(crate) model: String,
     /// The tier it started on, when a `fast` call was escalated to `quality`.
     pub(crate) escalated_from: Option<Tier>,
 }
@@ -283,13 +282,7 @@ impl Engine {
             }
             _ => checked.artifact,
         };
-        let footer = self.footer(
-            &checked.model,
-            checked.escalated_from,
-            req.tier,
-            record,
-            started,
-        );
+        let footer = footer(checked.escalated_from, req.tier, record);
         Ok(Delivered { artifact, footer })
     }
 
@@ -332,7 +325,6 @@ impl Engine {
             Ok(artifact) => {
                 return Ok(Checked {
                     artifact,
-                    model,
                     escalated_from: None,
                 });
             }
@@ -360,7 +352,6 @@ impl Engine {
             .await?;
         Ok(Checked {
             artifact,
-            model: quality,
             escalated_from: Some(Tier::Fast),
         })
     }
@@ -489,49 +480,6 @@ set LOCAL_LLM_THINK=off for mechanical work, or raise max_tokens",
         Ok(artifact)
     }
 
-    /// `[local-executor ok · quality · model · 812 tok out · 6.4 s · checked: python syntax]`:
-    /// facts in a few tokens, including whether anything checked the artifact.
-    pub(crate) fn footer(
-        &self,
-        model: &str,
-        escalated_from: Option<Tier>,
-        tier: Tier,
-        record: &UsageRecord,
-        started: Instant,
-    ) -> String {
-        let tier = match escalated_from {
-            Some(from) => format!("{}→{}", from.as_str(), Tier::Quality.as_str()),
-            None => tier.as_str().to_string(),
-        };
-        let names: Vec<&str> = record.checks.iter().map(|c| c.name.as_str()).collect();
-        // A check that could not judge (a program missing, a timeout) leaves the artifact
-        // unchecked, and the planner should know which.
-        let unjudged: Vec<String> = record
-            .checks
-            .iter()
-            .filter(|c| c.verdict != Verdict::Pass)
-            .map(|c| format!("{} {}", c.name, verdict_word(c.verdict)))
-            .collect();
-        let checks = if record.checked {
-            format!("checked: {}", names.join(", "))
-        } else if unjudged.is_empty() {
-            "unchecked".to_string()
-        } else {
-            format!("unchecked: {}", unjudged.join(", "))
-        };
-        let repairs = match record.repairs {
-            0 => String::new(),
-            1 => " · 1 repair".to_string(),
-            n => format!(" · {n} repairs"),
-        };
-        format!(
-            "[local-executor ok · {tier} · {model} · {}{} tok out · {:.1} s · {checks}{repairs}]",
-            if record.usage_estimated { "~" } else { "" },
-            record.completion_tokens,
-            started.elapsed().as_secs_f64()
-        )
-    }
-
     /// Queues for a backend slot under `LOCAL_LLM_MAX_CONCURRENT`, within the total timeout.
     async fn wait_for_slot(
         &self,
@@ -568,6 +516,43 @@ set LOCAL_LLM_THINK=off for mechanical work, or raise max_tokens",
             _ => f,
         }
     }
+}
+
+/// `[local-executor ok · quality · 812 tok out · checked: python syntax]`: in a few tokens (the
+/// planner reads one on every result), what vouches for the artifact — the checks that passed, the
+/// repairs it took, an escalation — or `unchecked`, so the planner knows what it must read. The
+/// model and the time are in the usage line.
+pub(crate) fn footer(escalated_from: Option<Tier>, tier: Tier, record: &UsageRecord) -> String {
+    let tier = match escalated_from {
+        Some(from) => format!("{}→{}", from.as_str(), Tier::Quality.as_str()),
+        None => tier.as_str().to_string(),
+    };
+    let names: Vec<&str> = record.checks.iter().map(|c| c.name.as_str()).collect();
+    // A check that could not judge (a program missing, a timeout) leaves the artifact
+    // unchecked, and the planner should know which.
+    let unjudged: Vec<String> = record
+        .checks
+        .iter()
+        .filter(|c| c.verdict != Verdict::Pass)
+        .map(|c| format!("{} {}", c.name, verdict_word(c.verdict)))
+        .collect();
+    let checks = if record.checked {
+        format!("checked: {}", names.join(", "))
+    } else if unjudged.is_empty() {
+        "unchecked".to_string()
+    } else {
+        format!("unchecked: {}", unjudged.join(", "))
+    };
+    let repairs = match record.repairs {
+        0 => String::new(),
+        1 => " · 1 repair".to_string(),
+        n => format!(" · {n} repairs"),
+    };
+    format!(
+        "[local-executor ok · {tier} · {}{} tok out · {checks}{repairs}]",
+        if record.usage_estimated { "~" } else { "" },
+        record.completion_tokens,
+    )
 }
 
 fn verdict_word(v: Verdict) -> &'static str {
@@ -642,6 +627,33 @@ mod tests {
     fn seconds_print_short() {
         assert_eq!(secs(Duration::from_secs(300)), "300");
         assert_eq!(secs(Duration::from_millis(1500)), "1.5");
+    }
+
+    #[test]
+    fn the_longest_footer_stays_under_30_tokens() {
+        let mut record = UsageRecord {
+            usage_estimated: true,
+            completion_tokens: 1812,
+            checked: true,
+            repairs: 2,
+            ..UsageRecord::default()
+        };
+        for name in ["python syntax", "ruff"] {
+            record.checks.push(crate::usage::CheckRecord {
+                name: name.into(),
+                verdict: Verdict::Pass,
+            });
+        }
+        let footer = footer(Some(Tier::Fast), Tier::Fast, &record);
+        assert_eq!(
+            footer,
+            "[local-executor ok · fast→quality · ~1812 tok out · checked: python syntax, ruff · 2 repairs]"
+        );
+        let tokens = tiktoken_rs::o200k_base()
+            .unwrap()
+            .encode_with_special_tokens(&footer)
+            .len();
+        assert!(tokens < 30, "{tokens} tokens: {footer}");
     }
 
     #[test]

@@ -29,8 +29,8 @@ HANG_BOUND = 600
 
 # `~` marks a token count the server made itself (the backend reported no usage).
 FOOTER_RE = re.compile(
-    r"^\[local-executor ok · (?P<tier>quality|fast) · (?P<model>\S+) · (?P<estimated>~?)(?P<tokens>\d+) tok out · "
-    r"(?P<secs>[0-9.]+) s\]$"
+    r"^\[local-executor ok · (?P<tier>quality|fast|fast→quality) · (?P<estimated>~?)(?P<tokens>\d+) tok out · "
+    r"(?P<checks>checked: [^·\]]+|unchecked[^·\]]*)(?: · (?P<repairs>\d+) repairs?)?\]$"
 )
 FAILED_RE = re.compile(r"^DELEGATION_FAILED \((?P<reason>[a-z_]+)\): ")
 # Any failure text of a tool: DELEGATION_FAILED (reason): ..., LIST_FAILED (reason): ...

@@ -203,7 +203,6 @@ def test_delegation_through_the_gateway_counts_the_tokens_it_reports(binary, gw_
     text = result_text(result)
     assert not result.is_error, text
     artifact, footer = split_footer(text)
-    assert footer["model"] == gateway.quality, text
     assert footer["estimated"] == "", f"the footer shows an estimate although the gateway sent usage: {text}"
     assert_clean_python(artifact)
     line = last_usage(gw_home)

@@ -74,7 +74,7 @@ def test_delegate_code_returns_clean_python_that_parses(binary, server_env, back
     ledger.expect_result("delegate_code", result, CLIENT)
     assert not result.is_error, text
     artifact, footer = split_footer(text)
-    assert footer["tier"] == "quality" and footer["model"] == backend.quality, text
+    assert footer["tier"] == "quality" and footer["checks"].startswith("checked: python syntax"), text
     assert int(footer["tokens"]) > 0
     assert_clean_python(artifact)
 
