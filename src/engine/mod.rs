@@ -653,6 +653,7 @@ mod tests {
             .unwrap()
             .encode_with_special_tokens(&footer)
             .len();
+        eprintln!("the longest footer: {tokens} tokens (o200k)");
         assert!(tokens < 30, "{tokens} tokens: {footer}");
     }
 

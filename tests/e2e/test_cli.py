@@ -18,7 +18,7 @@ def test_cli_delegate_prints_artifact_and_footer(binary, server_env, backend, le
     assert p.returncode == 0, p.stderr
     footers = [m for m in map(FOOTER_RE.match, p.stderr.splitlines()) if m]
     assert len(footers) == 1, f"one footer on stderr expected:\n{p.stderr}"
-    assert footers[0]["tier"] == "quality" and footers[0]["model"] == backend.quality
+    assert footers[0]["tier"] == "quality" and footers[0]["checks"].startswith("checked: python syntax")
     assert "[local-executor" not in p.stdout, "the footer belongs on stderr"
     assert_clean_python(p.stdout)
 

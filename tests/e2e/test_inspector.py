@@ -37,8 +37,11 @@ def _json(stdout: str):
 def test_inspector_lists_the_tools(inspector):
     p = inspector("--method", "tools/list")
     assert p.returncode == 0, p.stdout + p.stderr
-    names = {t["name"] for t in _json(p.stdout)["tools"]}
-    assert names == {"delegate_code", "list_local_models"}
+    tools = {t["name"]: t for t in _json(p.stdout)["tools"]}
+    # The README's set-up turns writing on, which serves delegate_files.
+    assert set(tools) == {"delegate_code", "delegate_files", "list_local_models"}
+    assert tools["delegate_code"]["annotations"]["readOnlyHint"] is True
+    assert tools["delegate_files"]["annotations"]["readOnlyHint"] is False
 
 
 def test_inspector_calls_delegate_code(inspector, ledger):
