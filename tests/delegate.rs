@@ -552,20 +552,7 @@ async fn tools_list_is_small_and_carries_no_schema_noise() {
     let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     assert_eq!(names, vec!["delegate_code", "list_local_models"]);
     let text = serde_json::to_string(&tools).unwrap();
-    // What Claude Code sends its model of a tool: the name, the description and the schema.
-    let seen: String = tools
-        .iter()
-        .map(|t| {
-            format!(
-                "{}{}{}",
-                t.name,
-                t.description.as_deref().unwrap_or(""),
-                serde_json::to_string(&t.input_schema).unwrap()
-            )
-        })
-        .collect();
-    let bpe = tiktoken_rs::o200k_base().unwrap();
-    let tokens = bpe.encode_with_special_tokens(&seen).len();
+    let tokens = common::tool_tokens(&tools);
     assert!(
         tokens <= 300,
         "tools/list costs the planner {tokens} tokens with writing off"

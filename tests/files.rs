@@ -33,24 +33,6 @@ fn long_module() -> String {
     s
 }
 
-fn tool_tokens(tools: &[rmcp::model::Tool]) -> usize {
-    let seen: String = tools
-        .iter()
-        .map(|t| {
-            format!(
-                "{}{}{}",
-                t.name,
-                t.description.as_deref().unwrap_or(""),
-                serde_json::to_string(&t.input_schema).unwrap()
-            )
-        })
-        .collect();
-    tiktoken_rs::o200k_base()
-        .unwrap()
-        .encode_with_special_tokens(&seen)
-        .len()
-}
-
 #[tokio::test]
 async fn tools_carry_annotations_true_to_the_setting() {
     let mock = Mock::start(&[]).await;
@@ -69,7 +51,11 @@ async fn tools_carry_annotations_true_to_the_setting() {
         !schema.contains("output_path") && !schema.contains("overwrite"),
         "{schema}"
     );
-    assert!(tool_tokens(&tools) <= 300, "{} tokens", tool_tokens(&tools));
+    assert!(
+        common::tool_tokens(&tools) <= 300,
+        "{} tokens",
+        common::tool_tokens(&tools)
+    );
     h.stop().await;
 
     let h = Harness::start(&mock, &[WRITE]).await;
@@ -91,7 +77,7 @@ async fn tools_carry_annotations_true_to_the_setting() {
         !schema.contains("$ref") && !schema.contains("null"),
         "{schema}"
     );
-    let tokens = tool_tokens(&tools);
+    let tokens = common::tool_tokens(&tools);
     assert!(tokens <= 550, "{tokens} tokens with writing on");
     // The other design weighed: one tool with the file arguments folded in, which could then
     // not be read-only and so would lose parallel calls.
@@ -114,10 +100,10 @@ async fn tools_carry_annotations_true_to_the_setting() {
         )
         .into(),
     );
-    let one_tool = tool_tokens(&[folded, tools[2].clone()]);
+    let one_tool = common::tool_tokens(&[folded, tools[2].clone()]);
     eprintln!(
         "tools/list tokens (o200k): writing off {off}, writing on {tokens}; one folded tool {one_tool}",
-        off = tool_tokens(&[tools[0].clone(), tools[2].clone()])
+        off = common::tool_tokens(&[tools[0].clone(), tools[2].clone()])
     );
     h.stop().await;
 }

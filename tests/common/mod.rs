@@ -509,6 +509,26 @@ impl Harness {
     }
 }
 
+/// The o200k tokens of what Claude Code sends its model of these tools: each one's name,
+/// description and input schema (annotations and titles stay with the client).
+pub fn tool_tokens(tools: &[rmcp::model::Tool]) -> usize {
+    let seen: String = tools
+        .iter()
+        .map(|t| {
+            format!(
+                "{}{}{}",
+                t.name,
+                t.description.as_deref().unwrap_or(""),
+                serde_json::to_string(&t.input_schema).unwrap()
+            )
+        })
+        .collect();
+    tiktoken_rs::o200k_base()
+        .unwrap()
+        .encode_with_special_tokens(&seen)
+        .len()
+}
+
 /// A one-file `delegate_files` call from `delegate`-style arguments.
 pub fn as_files(args: Value) -> Value {
     let mut file = json!({"path": args["output_path"], "task": args["task"]});
