@@ -267,8 +267,6 @@ impl Engine {
         record.disk_chars = diff.added_chars as u64;
         let receipt = edit::receipt(&src.path, &diff);
         let footer = super::footer(checked.escalated_from, req.tier, record);
-        record.latency_ms = super::millis(started.elapsed());
-        record.ok = true;
         Ok(Delivered {
             artifact: receipt,
             footer,
