@@ -445,3 +445,51 @@ async fn delegate_files_is_not_served_when_writing_is_off() {
     assert!(mock.chats().is_empty());
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_context_files_of_a_batch_are_read_once_and_reach_every_file() {
+    let mock = Mock::start(&["m"]).await;
+    mock.always(Reply::text("{\"ok\": true}"));
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    put(h.workspace.path(), "spec.md", "fields: id, name\n");
+    let r = h
+        .call(
+            "delegate_files",
+            json!({"files": [
+                {"path": "a.json", "task": "one"},
+                {"path": "b.json", "task": "two"},
+            ], "context_files": ["spec.md"]}),
+        )
+        .await;
+    assert!(!is_error(&r), "{}", text_of(&r));
+    for chat in mock.chats() {
+        let user = chat.body["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(user.contains("fields: id, name"), "{user}");
+    }
+    let lines = h.stop().await;
+    assert_eq!(lines[0]["context_bytes"], "fields: id, name\n".len());
+}
+
+#[tokio::test]
+async fn a_refused_context_file_refuses_the_batch_before_any_generation() {
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let r = h
+        .call(
+            "delegate_files",
+            json!({"files": [{"path": "a.json", "task": "one"}, {"path": "b.json", "task": "two"}],
+                   "context_files": ["../outside.md"]}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(
+        text.starts_with("DELEGATION_FAILED (bad_request): "),
+        "{text}"
+    );
+    assert!(mock.chats().is_empty());
+    assert!(!h.workspace.path().join("a.json").exists());
+    h.stop().await;
+}

@@ -87,6 +87,15 @@ impl Engine {
             }
         }
         let ws = self.workspace()?;
+        // Read once for every file of the call; a refused context file refuses the call.
+        let shared = if req.context_files.is_empty() {
+            String::new()
+        } else {
+            let (text, bytes) = ws.read_context(&req.context_files)?;
+            record.context_bytes = bytes;
+            text
+        };
+        let started = tokio::time::Instant::now();
         let jobs = req.files.iter().map(|f| {
             // An existing file is edited, unless the call asks to rewrite it whole.
             let source = if req.overwrite {
@@ -107,12 +116,16 @@ impl Engine {
                 overwrite: req.overwrite,
                 max_tokens: None,
             };
+            let shared = shared.as_str();
             async move {
                 let mut rec = UsageRecord::default();
                 let result = match source {
-                    None => self.delegate(&one, progress, ct, &mut rec).await,
+                    None => {
+                        self.run(&one, Some(shared), progress, ct, &mut rec, started)
+                            .await
+                    }
                     Some(Err(f)) => Err(f),
-                    Some(Ok(src)) => self.edit(f, req, src, progress, ct, &mut rec).await,
+                    Some(Ok(src)) => self.edit(f, req, src, shared, progress, ct, &mut rec).await,
                 };
                 (result, rec)
             }
@@ -172,8 +185,6 @@ fn merge(call: &mut UsageRecord, file: &UsageRecord) {
         (Some(a), Some(b)) => Some(a + b),
         (a, b) => a.or(b),
     };
-    // Every file reads the same context files; count them once.
-    call.context_bytes = call.context_bytes.max(file.context_bytes);
     call.attempts += file.attempts;
     call.repairs += file.repairs;
     call.checks.extend(file.checks.iter().cloned());
@@ -194,28 +205,22 @@ impl Engine {
     /// Edits one existing file as its task says: the model answers with SEARCH/REPLACE blocks (or,
     /// for a small file, the whole new file), which are applied exactly; the result is checked
     /// and written only if the file did not change on disk meanwhile.
+    #[allow(clippy::too_many_arguments)]
     async fn edit(
         &self,
         f: &FileTask,
         req: &FilesRequest,
         src: EditSource,
+        files: &str,
         progress: Option<&ProgressTx>,
         ct: &CancellationToken,
         record: &mut UsageRecord,
     ) -> Result<Delivered, Failure> {
         let started = tokio::time::Instant::now();
-        record.tier = Some(req.tier.as_str().to_string());
         if f.task.trim().is_empty() {
             return Err(Failure::new(Reason::BadRequest, "`task` is empty"));
         }
         let ws = self.workspace()?;
-        let files = if req.context_files.is_empty() {
-            String::new()
-        } else {
-            let (text, bytes) = ws.read_context(&req.context_files)?;
-            record.context_bytes = bytes;
-            text
-        };
         let language = check::resolve(
             f.language.as_deref().filter(|l| !l.trim().is_empty()),
             Some(&src.path),
@@ -227,7 +232,7 @@ impl Engine {
                 task: &f.task,
                 context: req.context.as_deref().filter(|c| !c.trim().is_empty()),
                 language: language.as_ref().map(Language::name),
-                files: &files,
+                files,
             },
             edit::instructions(mode),
             &edit::file_section(&src.path, &src.content),

@@ -199,16 +199,19 @@ impl Engine {
     ) -> Result<Delivered, Failure> {
         let started = Instant::now();
         record.tier = Some(req.tier.as_str().to_string());
-        let result = self.run(req, progress, ct, record, started).await;
+        let result = self.run(req, None, progress, ct, record, started).await;
         record.latency_ms = millis(started.elapsed());
         record.ok = result.is_ok();
         record.reason = result.as_ref().err().map(|f| f.reason);
         result
     }
 
-    async fn run(
+    /// One delegation; `shared_files` is the framed text of `context_files` when the caller
+    /// already read them for several delegations (`delegate_files`), which are then not read again.
+    pub(crate) async fn run(
         &self,
         req: &CodeRequest,
+        shared_files: Option<&str>,
         progress: Option<&ProgressTx>,
         ct: &CancellationToken,
         record: &mut UsageRecord,
@@ -226,7 +229,8 @@ impl Engine {
         let language = check::resolve(req.language(), req.output_path());
         record.language = language.as_ref().map(|l| l.name().to_string());
         // Workspace checks come first: a refused path must not cost a generation.
-        let workspace = if req.output_path().is_some() || !req.context_files.is_empty() {
+        let reads = shared_files.is_none() && !req.context_files.is_empty();
+        let workspace = if req.output_path().is_some() || reads {
             Some(self.workspace()?)
         } else {
             None
@@ -240,8 +244,9 @@ impl Engine {
             }
             ws.check_output(path, req.overwrite)?;
         }
-        let files = match &workspace {
-            Some(ws) if !req.context_files.is_empty() => {
+        let files = match (shared_files, &workspace) {
+            (Some(shared), _) => shared.to_string(),
+            (None, Some(ws)) if reads => {
                 let (text, bytes) = ws.read_context(&req.context_files)?;
                 record.context_bytes = bytes;
                 text
