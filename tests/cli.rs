@@ -72,3 +72,71 @@ async fn a_failed_delegation_exits_3_with_the_reason_on_stderr_and_nothing_on_st
     assert_eq!(run.usage.len(), 1);
     assert_eq!(run.usage[0]["reason"], "http_error");
 }
+
+#[test]
+fn a_usage_error_does_not_show_the_environments_settings_as_required_flags() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_local-executor-mcp"))
+        .arg("delegate")
+        .env("LOCAL_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+        .env("LOCAL_LLM_MODEL_QUALITY", "some-model")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("Usage: local-executor-mcp delegate [OPTIONS] <TASK>"),
+        "{err}"
+    );
+    assert!(!err.contains("--base-url"), "{err}");
+    assert!(!err.contains("--model-quality"), "{err}");
+}
+
+/// `delegate` run as a person would: no `LOCAL_EXECUTOR_LOG`, stderr not a terminal.
+async fn delegate_as_a_person(mock: &Mock, args: &[&str]) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(common::bin())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(
+            common::base_env(&mock.url, home.path(), workspace.path())
+                .into_iter()
+                .filter(|(k, _)| k != "LOCAL_EXECUTOR_LOG"),
+        )
+        .env("LOCAL_LLM_MODEL_QUALITY", "m")
+        .arg("delegate")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+        usage: common::read_usage(&home.path().join("usage.jsonl")),
+    }
+}
+
+#[tokio::test]
+async fn the_command_line_shows_warnings_only_unless_asked_and_no_colour_codes_in_a_file() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::status(503, r#"{"error":{"message":"loading"}}"#));
+    mock.push(Reply::text("def f():\n    return 1\n"));
+    let run = delegate_as_a_person(&mock, &["--language", "python", "write f"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.usage[0]["attempts"], 2, "the retry happened");
+    assert!(
+        run.stderr.starts_with("[local-executor ok"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("retrying"), "{}", run.stderr);
+
+    mock.push(Reply::status(503, r#"{"error":{"message":"loading"}}"#));
+    mock.push(Reply::text("def f():\n    return 1\n"));
+    let run = delegate_as_a_person(&mock, &["-v", "--language", "python", "write f"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("retrying"), "{}", run.stderr);
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
+}

@@ -633,15 +633,15 @@ async fn doctor_shows_each_setting_taken_from_the_flag_over_the_env_over_the_def
         assert_eq!(after(&out, "✔ quality model "), format!("{FAST} is served"));
     }
 
-    // The flags over the environment, before and after the subcommand.
+    // The flags over the environment.
     let out = doctor_with(
         std::path::Path::new(cwd),
         &[
+            "doctor",
             "--base-url",
             &mock.url,
             "--home",
             &p(flag_home),
-            "doctor",
             "--no-generate",
             "--workspace",
             &p(flag_ws),

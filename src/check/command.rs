@@ -531,21 +531,12 @@ mod tests {
 
     #[test]
     fn describe_lists_each_command_and_whether_its_program_exists() {
-        use clap::Parser;
         let ws = tempfile::tempdir().unwrap();
-        let cli = crate::config::Cli::try_parse_from([
-            "x",
-            "--home",
-            "/tmp/h",
-            "--workspace",
-            ws.path().to_str().unwrap(),
-            "--check",
-            "py=sh -n {file}",
-            "--check",
-            "ts=no-such-program-4217 --noEmit",
-        ])
-        .unwrap();
-        let cfg = Config::from_settings(&cli.settings).unwrap();
+        let mut cfg = Config::with_defaults("/tmp/h".into(), ws.path().to_path_buf());
+        cfg.checks = vec![
+            crate::check::check_command("py", "sh -n {file}").unwrap(),
+            crate::check::check_command("ts", "no-such-program-4217 --noEmit").unwrap(),
+        ];
         let listed = describe(&cfg);
         let first = listed.iter().find(|c| c.language == "python").unwrap();
         assert_eq!(

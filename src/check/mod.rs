@@ -208,6 +208,20 @@ pub(crate) fn canonical_name(name: &str) -> Option<String> {
     Language::from_name(name).map(|l| l.name().to_string())
 }
 
+/// A check command for a language, as the configuration gives it: `py` and `ruff check {file}`.
+pub(crate) fn check_command(language: &str, command: &str) -> Result<CheckCommand, String> {
+    let language = canonical_name(language)
+        .ok_or_else(|| format!("no language before `=` in `{language}={command}`"))?;
+    let argv = shlex::split(command)
+        .filter(|argv| !argv.is_empty())
+        .ok_or_else(|| format!("`{command}` is not a command (empty or unbalanced quotes)"))?;
+    Ok(CheckCommand {
+        language,
+        command: command.trim().to_string(),
+        argv,
+    })
+}
+
 /// One check's result on an artifact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Outcome {
@@ -519,7 +533,7 @@ mod tests {
     #[test]
     fn plan_lists_the_parse_then_the_commands() {
         let checker = Checker {
-            commands: vec![CheckCommand::parse("py", "ruff check {file}").unwrap()],
+            commands: vec![check_command("py", "ruff check {file}").unwrap()],
             timeout: Duration::from_secs(5),
             workdir: std::env::temp_dir(),
         };
@@ -556,7 +570,7 @@ mod tests {
         Checker {
             commands: commands
                 .iter()
-                .map(|(l, c)| CheckCommand::parse(l, c).unwrap())
+                .map(|(l, c)| check_command(l, c).unwrap())
                 .collect(),
             timeout: Duration::from_secs(20),
             workdir: workdir.to_path_buf(),

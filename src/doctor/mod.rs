@@ -13,7 +13,7 @@ mod model;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::{Config, DoctorCmd, Tier};
+use crate::config::{Config, Tier};
 use crate::engine::Engine;
 
 /// Prints the check lines and counts the failures; masks the API key in everything it prints.
@@ -43,6 +43,13 @@ impl Report {
     fn note(&mut self, what: impl AsRef<str>) {
         self.line(&format!("– {}", what.as_ref()));
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorCmd {
+    /// Skip the one-token test generation on each tier.
+    #[arg(long)]
+    pub no_generate: bool,
 }
 
 /// What the checks found, for the checks after them and the final `claude mcp add` line.

@@ -64,7 +64,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use crate::config::{Config, StatsCmd, StatsKey};
+use crate::config::Config;
 
 /// The version of the `--json` shape.
 pub const JSON_SCHEMA: u32 = 2;
@@ -73,6 +73,30 @@ const METHOD: &str = "tokens = chars / 4; artifacts that landed on disk (written
 lines of edits) save their characters; inline artifacts are not counted, since a planner that \
 re-types one into a file pays it twice; every delegation costs the planner its arguments \
 (planner chars), so failed ones count negative";
+
+#[derive(Debug, clap::Args)]
+pub struct StatsCmd {
+    /// Only calls newer than this: a duration (`7d`, `24h`) or a date (`2026-11-01`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Group the table by this key.
+    #[arg(long, value_enum)]
+    pub by: Option<StatsKey>,
+    /// Print JSON for dashboards instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Frontier output price in USD per million tokens, for the savings estimate.
+    #[arg(long, env = "LOCAL_EXECUTOR_PRICE_PER_MTOK", default_value_t = 15.0)]
+    pub price_per_mtok: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatsKey {
+    Model,
+    Tier,
+    Day,
+    Client,
+}
 
 pub fn run(cfg: &Config, cmd: &StatsCmd) -> ExitCode {
     if !cmd.price_per_mtok.is_finite() || cmd.price_per_mtok < 0.0 {

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use super::acc::{Acc, Line};
 use super::time::{day, parse_time};
-use crate::config::StatsKey;
+use crate::stats::StatsKey;
 
 /// Tools whose calls are delegations; every other tool is overhead.
 const DELEGATION_TOOLS: [&str; 3] = ["delegate_code", "delegate_files", "delegate"];

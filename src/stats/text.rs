@@ -9,7 +9,7 @@ use super::acc::{Acc, tokens};
 use super::summary::{CheckKey, Summary};
 use super::time::format_time;
 use super::{METHOD, key_name, usd};
-use crate::config::StatsKey;
+use crate::stats::StatsKey;
 
 /// 1234567 -> "1,234,567".
 fn thousands(n: i64) -> String {
