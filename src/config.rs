@@ -176,6 +176,15 @@ pub struct Settings {
         global = true
     )]
     pub protected: Vec<String>,
+    /// Secret-holding files that may be read as context anyway, comma-separated, in the syntax
+    /// of `--protected` (`.env.local`, `certs/*.pem`; `*` allows every one).
+    #[arg(
+        long,
+        env = "LOCAL_EXECUTOR_READ_SECRETS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub read_secrets: Vec<String>,
     /// Most diff lines in an edit's receipt.
     #[arg(
         long,
@@ -265,6 +274,8 @@ pub struct Config {
     pub temperature: Option<f64>,
     /// The user's protected-path patterns, blank entries dropped.
     pub protected: Vec<String>,
+    /// The user's patterns of secret-holding files that may be read anyway.
+    pub read_secrets: Vec<String>,
     pub max_diff_lines: usize,
     /// Send `chat_template_kwargs: {"enable_thinking": false}`.
     pub no_think: bool,
@@ -334,6 +345,7 @@ impl Config {
                 .map(|p| p.trim().to_string())
                 .filter(|p| !p.is_empty())
                 .collect(),
+            read_secrets: s.read_secrets.clone(),
             max_diff_lines: s.max_diff_lines,
             no_think: s.think == Think::Off,
             checks: merge_checks(&s.checks, std::env::vars_os())?,
