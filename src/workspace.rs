@@ -5,9 +5,12 @@
 //! by directory handle without following links (on Unix), so a directory swapped for a link after
 //! the check is never written through, and land by an atomic rename inside that handle: a new file
 //! gets 0666 under the umask as an editor's would, a replaced file keeps its permission bits.
-//! Writing is refused in a root that is the home directory or `/`, and on protected paths (version
-//! control, agent and editor configuration, secrets). An edit is written only if the file still
-//! holds what was read, compared by content hash just before the rename.
+//! Reading and writing are refused in a root that is the home directory or `/`; secret-holding
+//! files are not read unless the user allows them, judged by the spelled and the real path;
+//! writing is refused on protected paths (version control, files that run commands or steer
+//! agents, secrets), on read-only files, and on names that alias others on Windows. An edit is
+//! written only if the file still holds what was read, compared by content hash just before the
+//! rename. [`Workspace::identity`] is the one answer to "are these two spellings one file?".
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -74,7 +77,7 @@ pub(crate) const PROTECTED: &[&str] = &[
     ".github/actions/",
     ".gitlab-ci.yml",
     ".circleci/",
-    // Secrets, and configuration that names a program to fetch credentials.
+    // Secrets, and the user-level configuration that names a program to fetch credentials.
     ".env",
     ".env.*",
     ".npmrc",
@@ -83,7 +86,6 @@ pub(crate) const PROTECTED: &[&str] = &[
     ".ssh/",
     ".aws/",
     ".gnupg/",
-    ".docker/",
 ];
 
 /// Files that usually hold secrets: never read as context, nor sent to the model to be edited,
