@@ -899,3 +899,28 @@ async fn a_receipt_preview_keeps_indentation() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn names_that_alias_protected_files_on_windows_are_refused_everywhere() {
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let paths = [
+        ".git./hooks/pre-commit",
+        ".mcp.json::$DATA",
+        ".env ",
+        "GIT~1/config",
+    ];
+    let files: Vec<Value> = paths
+        .iter()
+        .map(|p| json!({"path": p, "task": "x", "language": "text"}))
+        .collect();
+    let text = text_of(&h.call("delegate_files", json!({"files": files})).await);
+    assert_eq!(
+        text.matches("may name another file on Windows").count(),
+        4,
+        "{text}"
+    );
+    assert!(mock.chats().is_empty());
+    assert_eq!(std::fs::read_dir(h.workspace.path()).unwrap().count(), 0);
+    h.stop().await;
+}
