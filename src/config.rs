@@ -73,6 +73,8 @@ pub struct Config {
     pub temperature: Option<f64>,
     /// The user's protected-path patterns, blank entries dropped.
     pub protected: Vec<String>,
+    /// The user's patterns of secret-holding files that may be read anyway.
+    pub read_secrets: Vec<String>,
     pub max_diff_lines: usize,
     /// Send `chat_template_kwargs: {"enable_thinking": false}`.
     pub no_think: bool,
@@ -121,6 +123,7 @@ impl Config {
             max_concurrent: None,
             temperature: Some(DEFAULT_TEMPERATURE),
             protected: Vec::new(),
+            read_secrets: Vec::new(),
             max_diff_lines: DEFAULT_MAX_DIFF_LINES,
             no_think: false,
             base_auth: None,

@@ -5,9 +5,12 @@
 //! by directory handle without following links (on Unix), so a directory swapped for a link after
 //! the check is never written through, and land by an atomic rename inside that handle: a new file
 //! gets 0666 under the umask as an editor's would, a replaced file keeps its permission bits.
-//! Writing is refused in a root that is the home directory or `/`, and on protected paths (version
-//! control, agent and editor configuration, secrets). An edit is written only if the file still
-//! holds what was read, compared by content hash just before the rename.
+//! Reading and writing are refused in a root that is the home directory or `/`; secret-holding
+//! files are not read unless the user allows them, judged by the spelled and the real path;
+//! writing is refused on protected paths (version control, files that run commands or steer
+//! agents, secrets), on read-only files, and on names that alias others on Windows. An edit is
+//! written only if the file still holds what was read, compared by content hash just before the
+//! rename. [`Workspace::identity`] is the one answer to "are these two spellings one file?".
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -24,28 +27,129 @@ const SNIFF_BYTES: usize = 8192;
 const RECEIPT_LINES: usize = 3;
 const RECEIPT_LINE_CHARS: usize = 100;
 
-/// Paths never written, whatever the user adds: version control, the configuration of agents and
-/// editors (which can run commands), and files that usually hold secrets. A name matches that
-/// file or directory at any depth, case-insensitively; see [`protects`].
+/// Paths never written, whatever the user adds: version control; files that run commands
+/// without being asked (git hooks managers, build-tool and package-manager configuration, dev
+/// containers, CI pipelines); files that steer coding agents (their instructions are obeyed by
+/// every later session, so a write there is a lasting prompt injection); the configuration of
+/// agents and editors (which can run commands); and files that usually hold secrets or hand out
+/// credentials. A name matches that file or directory at any depth, case-insensitively; see
+/// [`protects`]. docs/security.md says why each is here.
 pub(crate) const PROTECTED: &[&str] = &[
+    // Version control.
     ".git/",
     ".hg/",
     ".svn/",
     ".jj/",
+    // Agents and editors: their configuration and the instructions they obey.
     ".claude/",
     ".codex/",
     ".cursor/",
     ".gemini/",
+    ".windsurf/",
     ".vscode/",
     ".idea/",
     ".mcp.json",
+    "CLAUDE.md",
+    "CLAUDE.local.md",
+    "AGENTS.md",
+    "AGENTS.override.md",
+    "GEMINI.md",
+    ".cursorrules",
+    ".windsurfrules",
+    ".clinerules",
+    ".aider.conf.yml",
+    ".github/copilot-instructions.md",
+    // Run on a commit, a build, an install or a checkout, without anyone running them by name.
+    ".husky/",
+    ".pre-commit-config.yaml",
+    "lefthook.yml",
+    ".lefthook.yml",
+    "**/.cargo/config.toml",
+    "**/.cargo/config",
+    ".yarnrc.yml",
+    ".yarnrc",
+    ".pnpmfile.cjs",
+    ".devcontainer/",
+    ".devcontainer.json",
+    ".envrc",
+    // Run by CI on the next push, with the repository's secrets.
+    ".github/workflows/",
+    ".github/actions/",
+    ".gitlab-ci.yml",
+    ".circleci/",
+    // Secrets, and the user-level configuration that names a program to fetch credentials.
     ".env",
     ".env.*",
-    ".envrc",
     ".npmrc",
     ".pypirc",
     ".netrc",
+    ".ssh/",
+    ".aws/",
+    ".gnupg/",
 ];
+
+/// Files that usually hold secrets: never read as context, nor sent to the model to be edited,
+/// unless the user allows them (`LOCAL_EXECUTOR_READ_SECRETS`). Each pattern is matched as a
+/// protected one is (see [`protects`]), and lists the file names it does not cover.
+const SECRETS: &[(&str, &[&str])] = &[
+    (".env", &[]),
+    (".env.*", &[".env.example", ".env.sample"]),
+    (".envrc", &[]),
+    (".netrc", &[]),
+    (".npmrc", &[]),
+    (".pypirc", &[]),
+    (".pgpass", &[]),
+    (".git-credentials", &[]),
+    ("*.pem", &[]),
+    ("*.key", &[]),
+    // SSH private keys by their usual names; `id_utils.py` is not one, `id_rsa.pub` is public.
+    ("id_rsa*", &["*.pub"]),
+    ("id_dsa*", &["*.pub"]),
+    ("id_ecdsa*", &["*.pub"]),
+    ("id_ed25519*", &["*.pub"]),
+    ("id_xmss*", &["*.pub"]),
+    (".ssh/", &[]),
+    (".aws/", &[]),
+    (".gnupg/", &[]),
+    // Remote URLs with tokens in them; registry logins.
+    ("**/.git/config", &[]),
+    ("**/.docker/config.json", &[]),
+];
+
+/// The setting that lets secret-holding files be read, as refusals name it.
+const READ_SECRETS_SETTING: &str = "LOCAL_EXECUTOR_READ_SECRETS (--read-secrets)";
+
+/// The secret pattern that covers `rel` (`/`-separated, under the root), if any.
+fn secret_pattern(rel: &str) -> Option<&'static str> {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    SECRETS
+        .iter()
+        .find(|(pattern, except)| protects(pattern, rel) && !except.iter().any(|e| glob(e, name)))
+        .map(|(pattern, _)| *pattern)
+}
+
+/// Whether a name is another spelling of a different name on Windows: trailing dots and spaces
+/// are dropped there (`.git.` is `.git`), `:` opens an alternate data stream (`.mcp.json::$DATA`
+/// is `.mcp.json`), and `GIT~1` may be the 8.3 short name of `.git`. Refused for writing on every
+/// platform: one rule, and such names are rare and useless in a project on Unix too.
+fn aliases_on_windows(name: &str) -> bool {
+    if name.ends_with('.') || name.ends_with(' ') || name.contains(':') {
+        return true;
+    }
+    // 8.3: BASE~N with at most 8 characters, and an optional extension of at most 3.
+    let (base, ext) = match name.rsplit_once('.') {
+        Some((b, e)) if !b.is_empty() => (b, e),
+        _ => (name, ""),
+    };
+    let Some((stem, digits)) = base.rsplit_once('~') else {
+        return false;
+    };
+    !stem.is_empty()
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && base.chars().count() <= 8
+        && ext.chars().count() <= 3
+}
 
 pub(crate) struct Workspace {
     /// Canonical root.
@@ -54,6 +158,10 @@ pub(crate) struct Workspace {
     max_context_bytes: u64,
     /// [`PROTECTED`] and the user's own patterns.
     protected: Vec<String>,
+    /// The user's patterns of secret-holding files that may be read anyway.
+    read_secrets: Vec<String>,
+    /// Whether names that differ only in case are one file here (macOS and Windows by default).
+    case_insensitive: bool,
 }
 
 /// A `context_files` entry: `path` or `path:START-END` (1-based, inclusive).
@@ -121,13 +229,19 @@ pub(crate) fn fence_for(body: &str) -> String {
 /// Whether a protected-path `pattern` covers `rel` (a `/`-separated path under the root).
 /// A pattern without `/` inside (a trailing `/` is allowed) is a name: it matches a file or
 /// directory of that name at any depth, so `.git/` also covers the `.git` file of a worktree.
-/// A pattern with `/` inside is a path from the root and covers what lies under it. `*` and `?`
-/// match within one name; matching ignores ASCII case (macOS and Windows file systems do too).
+/// A pattern with `/` inside is a path from the root and covers what lies under it; starting
+/// with `**/` it is such a path at any depth (`**/.git/config` covers `vendor/x/.git/config`).
+/// `*` and `?` match within one name; matching ignores ASCII case (macOS and Windows file
+/// systems do too).
 pub(crate) fn protects(pattern: &str, rel: &str) -> bool {
     let pattern = pattern
         .trim()
         .trim_start_matches("./")
         .trim_end_matches('/');
+    let (anywhere, pattern) = match pattern.strip_prefix("**/") {
+        Some(rest) => (true, rest.trim_start_matches('/')),
+        None => (false, pattern),
+    };
     if pattern.is_empty() {
         return false;
     }
@@ -136,7 +250,15 @@ pub(crate) fn protects(pattern: &str, rel: &str) -> bool {
         return names.iter().any(|n| glob(pattern, n));
     }
     let parts: Vec<&str> = pattern.trim_start_matches('/').split('/').collect();
-    parts.len() <= names.len() && parts.iter().zip(&names).all(|(p, n)| glob(p, n))
+    let at = |start: usize| parts.iter().zip(&names[start..]).all(|(p, n)| glob(p, n));
+    if parts.len() > names.len() {
+        return false;
+    }
+    if anywhere {
+        (0..=names.len() - parts.len()).any(at)
+    } else {
+        at(0)
+    }
 }
 
 /// `*` (any run) and `?` (one character) against one name, ignoring ASCII case.
@@ -192,11 +314,51 @@ impl Workspace {
             ))
         })?;
         Ok(Workspace {
+            case_insensitive: case_insensitive(&root),
             root,
             max_file_bytes,
             max_context_bytes,
             protected: PROTECTED.iter().map(|p| p.to_string()).collect(),
+            read_secrets: Vec::new(),
         })
+    }
+
+    /// The key that names one file of the workspace however it is spelled: `sub/../a.py`,
+    /// `./a.py` and an absolute path through the root are all `a.py`, and on a file system that
+    /// ignores case `A.PY` is too. A path that leaves the workspace is refused as for a write.
+    pub(crate) fn identity(&self, spelled: &str) -> Result<String, Failure> {
+        let rel = slashed(&self.relative(spelled)?);
+        Ok(if self.case_insensitive {
+            rel.to_lowercase()
+        } else {
+            rel
+        })
+    }
+
+    /// Refuses reading and writing alike in a root that is the home directory or `/`: there
+    /// every key and credential of the user is "inside the workspace".
+    fn refuse_home_root(&self, spelled: &str, doing: &str) -> Result<(), Failure> {
+        let home = dirs::home_dir().and_then(|h| h.canonicalize().ok());
+        if self.root.parent().is_none() || home.as_deref() == Some(self.root.as_path()) {
+            return Err(bad(format!(
+                "{spelled}: {doing} is refused because the workspace root {} is the home directory or /; start the server in a project directory or set LOCAL_EXECUTOR_WORKSPACE",
+                self.root.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses a secret-holding file (`rel`, `/`-separated) the user has not allowed.
+    fn refuse_secret(&self, spelled: &str, rel: &str) -> Result<(), Failure> {
+        let Some(pattern) = secret_pattern(rel) else {
+            return Ok(());
+        };
+        if self.read_secrets.iter().any(|p| protects(p, rel)) {
+            return Ok(());
+        }
+        Err(bad(format!(
+            "{spelled}: refused, files like it usually hold secrets ({pattern}) and are not read unless {READ_SECRETS_SETTING} allows them"
+        )))
     }
 
     /// The spelled path as plain names under the root. A relative path is folded lexically and
@@ -261,6 +423,7 @@ impl Workspace {
         let mut total: u64 = 0;
         for raw in specs {
             let spec = parse_spec(raw)?;
+            self.refuse_home_root(&spec.path, "reading")?;
             let text = self.read_text(&spec.path)?;
             let (header, body) = match spec.lines {
                 None => (spec.path.clone(), text.as_str().to_string()),
@@ -295,25 +458,31 @@ impl Workspace {
         Ok((out, total))
     }
 
-    /// Reads one workspace file as text, refusing anything outside, special, binary or too big.
+    /// Reads one workspace file as text, refusing anything outside, special, binary or too big,
+    /// and a secret-holding file by its spelled name or by its real one.
     fn read_text(&self, spelled: &str) -> Result<String, Failure> {
-        let lexical = self.root.join(self.relative(spelled)?);
+        let rel = self.relative(spelled)?;
+        self.refuse_secret(spelled, &slashed(&rel))?;
+        let lexical = self.root.join(rel);
         let real = lexical.canonicalize().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 bad(format!("{spelled}: no such file in the workspace"))
             }
             _ => bad(format!("{spelled}: cannot be read: {e}")),
         })?;
-        if !self.inside(&real) {
+        let Ok(real_rel) = real.strip_prefix(&self.root) else {
             return Err(outside(spelled));
-        }
+        };
+        // A link named `notes.txt` that leads to `.env` is `.env`.
+        self.refuse_secret(spelled, &slashed(real_rel))?;
         let file =
             open_no_follow(&real).map_err(|e| bad(format!("{spelled}: cannot be opened: {e}")))?;
         // The opened file decides, not the path: a link swapped in since canonicalize is caught.
-        if let Some(opened) = fd_path(&file)
-            && !self.inside(&opened)
-        {
-            return Err(outside(spelled));
+        if let Some(opened) = fd_path(&file) {
+            match opened.strip_prefix(&self.root) {
+                Ok(now) => self.refuse_secret(spelled, &slashed(now))?,
+                Err(_) => return Err(outside(spelled)),
+            }
         }
         let bytes = self.read_capped(spelled, file)?;
         text_of(spelled, bytes)
@@ -350,18 +519,17 @@ impl Workspace {
     /// The check every write and edit starts with: the root is not the home directory or `/`,
     /// the path stays inside and is not protected. Returns the path relative to the root.
     pub(crate) fn check_write_path(&self, spelled: &str) -> Result<PathBuf, Failure> {
-        let home = dirs::home_dir().and_then(|h| h.canonicalize().ok());
-        if self.root.parent().is_none() || home.as_deref() == Some(self.root.as_path()) {
-            return Err(bad(format!(
-                "{spelled}: writing is refused because the workspace root {} is the home directory or /; start the server in a project directory or set LOCAL_EXECUTOR_WORKSPACE",
-                self.root.display()
-            )));
-        }
+        self.refuse_home_root(spelled, "writing")?;
         let rel = self.relative(spelled)?;
         if rel.as_os_str().is_empty() {
             return Err(bad(format!("{spelled}: is the workspace root, not a file")));
         }
         let shown = slashed(&rel);
+        if let Some(name) = shown.split('/').find(|n| aliases_on_windows(n)) {
+            return Err(bad(format!(
+                "{spelled}: refused, the name `{name}` ends in a dot or a space, holds a `:` or is an 8.3 short name, and so may name another file on Windows"
+            )));
+        }
         if let Some(p) = self.protected.iter().find(|p| protects(p, &shown)) {
             return Err(bad(format!(
                 "{spelled}: refused, the path is protected ({p}); change it yourself if it must change"
@@ -377,6 +545,9 @@ impl Workspace {
         let rel = self.check_write_path(spelled)?;
         if let Some(dir) = self.open_parent(spelled, &rel, false)? {
             match self.entry(spelled, &dir, &rel)? {
+                sys::Entry::File { mode } if sys::read_only(mode) => {
+                    return Err(read_only(spelled));
+                }
                 sys::Entry::File { .. } if !overwrite => {
                     return Err(exists(spelled));
                 }
@@ -486,6 +657,7 @@ impl Workspace {
             .ok_or_else(|| bad(format!("{spelled}: its directory was removed")))?;
         let name = file_name(rel);
         let mode = match self.entry(spelled, &dir, rel)? {
+            sys::Entry::File { mode } if sys::read_only(mode) => return Err(read_only(spelled)),
             sys::Entry::File { .. } if !how.overwrite => return Err(exists(spelled)),
             sys::Entry::File { mode } => Some(mode),
             _ if how.expect.is_some() => {
@@ -536,6 +708,16 @@ impl Workspace {
         &self.root
     }
 
+    /// The user's patterns of secret-holding files that may be read (`LOCAL_EXECUTOR_READ_SECRETS`).
+    pub(crate) fn with_read_secrets(mut self, allowed: &[String]) -> Workspace {
+        self.read_secrets = allowed
+            .iter()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+        self
+    }
+
     /// Adds the user's protected patterns (`LOCAL_EXECUTOR_PROTECTED`) to the built-in ones.
     pub(crate) fn with_protected(mut self, extra: &[String]) -> Workspace {
         self.protected.extend(
@@ -548,7 +730,8 @@ impl Workspace {
     }
 
     /// Reads an existing workspace file to edit it: writable and not protected, a regular file
-    /// reached without links, within the size cap, UTF-8 text.
+    /// reached without links, not read-only, not secret-holding (unless allowed), within the
+    /// size cap, UTF-8 text.
     pub(crate) fn read_for_edit(&self, spelled: &str) -> Result<EditSource, Failure> {
         let rel = self.check_write_path(spelled)?;
         let missing = || {
@@ -559,9 +742,13 @@ impl Workspace {
         let dir = self
             .open_parent(spelled, &rel, false)?
             .ok_or_else(missing)?;
-        if let sys::Entry::Missing = self.entry(spelled, &dir, &rel)? {
-            return Err(missing());
+        match self.entry(spelled, &dir, &rel)? {
+            sys::Entry::Missing => return Err(missing()),
+            sys::Entry::File { mode } if sys::read_only(mode) => return Err(read_only(spelled)),
+            _ => {}
         }
+        // Its content goes to the model, and the diff back to the planner.
+        self.refuse_secret(spelled, &slashed(&rel))?;
         let file = dir
             .open_file(file_name(&rel))
             .map_err(|e| bad(format!("{spelled}: cannot be opened: {e}")))?;
@@ -606,6 +793,13 @@ fn outside(spelled: &str) -> Failure {
     ))
 }
 
+/// One policy with `init`: an atomic rename would replace a read-only file without a word.
+fn read_only(spelled: &str) -> Failure {
+    bad(format!(
+        "{spelled} is read-only; make it writable or leave it out"
+    ))
+}
+
 fn exists(spelled: &str) -> Failure {
     bad(format!(
         "{spelled} exists; pass overwrite: true to replace it"
@@ -623,6 +817,32 @@ fn slashed(rel: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// Whether the file system of `root` ignores case: the deepest name on the way to the root that
+/// has ASCII letters, spelled in the other case, leads to the same directory. Without such a
+/// name (a root of `/`), the platform's default decides.
+fn case_insensitive(root: &Path) -> bool {
+    for dir in root.ancestors() {
+        let (Some(parent), Some(name)) = (dir.parent(), dir.file_name().and_then(OsStr::to_str))
+        else {
+            continue;
+        };
+        let flipped: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_lowercase() {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect();
+        if flipped != name {
+            return sys::same_entry(dir, &parent.join(flipped));
+        }
+    }
+    cfg!(any(target_os = "macos", windows))
 }
 
 /// Opens for reading without following a final symlink and without blocking on a FIFO.
@@ -697,6 +917,20 @@ mod sys {
 
     /// Permission bits kept on a replaced file; set-id bits are not carried onto new content.
     const KEPT_BITS: Bits = 0o777;
+
+    /// No write bit for the owner: the user marked the file as not to be changed.
+    pub(super) fn read_only(mode: Bits) -> bool {
+        mode & 0o200 == 0
+    }
+
+    /// Whether two paths lead to one file (device and inode).
+    pub(super) fn same_entry(a: &Path, b: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    }
 
     impl Dir {
         pub(super) fn open_root(root: &Path) -> io::Result<Dir> {
@@ -838,6 +1072,15 @@ mod sys {
 
     pub(super) struct Dir(PathBuf);
 
+    pub(super) fn read_only(mode: Bits) -> bool {
+        mode == 1
+    }
+
+    /// Whether the other spelling exists at all: without a file id in std, the best guess.
+    pub(super) fn same_entry(_: &Path, b: &Path) -> bool {
+        b.exists()
+    }
+
     impl Dir {
         pub(super) fn open_root(root: &Path) -> io::Result<Dir> {
             Ok(Dir(root.to_path_buf()))
@@ -915,6 +1158,22 @@ pub(crate) struct Receipt {
     pub head: Vec<String>,
 }
 
+/// One line of a receipt's preview: its indentation kept (it is half of what a line of code
+/// says), control characters other than a tab dropped, cut at [`RECEIPT_LINE_CHARS`].
+fn preview_line(line: &str) -> String {
+    let kept: Vec<char> = line
+        .trim_end()
+        .chars()
+        .filter(|c| *c == '\t' || !c.is_control())
+        .collect();
+    if kept.len() <= RECEIPT_LINE_CHARS {
+        return kept.into_iter().collect();
+    }
+    let mut cut: String = kept[..RECEIPT_LINE_CHARS - 1].iter().collect();
+    cut.push('…');
+    cut
+}
+
 impl Receipt {
     fn new(path: String, content: &str) -> Receipt {
         let digest = Sha256::digest(content.as_bytes());
@@ -927,7 +1186,7 @@ impl Receipt {
             head: content
                 .lines()
                 .take(RECEIPT_LINES)
-                .map(|l| crate::failure::one_line(l, RECEIPT_LINE_CHARS))
+                .map(preview_line)
                 .collect(),
         }
     }
@@ -1183,6 +1442,12 @@ mod tests {
             (".git/", "sub/module/.git", true),
             (".git/", "src/git.rs", false),
             (".git/", ".github/workflows/ci.yml", false),
+            ("**/.git/config", ".git/config", true),
+            ("**/.git/config", "a/b/.git/config", true),
+            ("**/.git/config", "a/.git/config/x", true),
+            ("**/.git/config", "a/.git/configs", false),
+            ("**/.git/config", "config", false),
+            (".cargo/config.toml", "sub/.cargo/config.toml", false),
             (".env", "app/.env", true),
             (".env.*", ".env.local", true),
             (".env.*", ".environment", false),
@@ -1233,21 +1498,197 @@ mod tests {
             "[core]\n"
         );
         assert!(!dir.path().join("deploy").exists());
-        // Reading them as context stays allowed; near names are writable.
-        assert!(w.read_context(&[".env".into()]).is_ok());
+        // Near names are writable.
         w.write("src/env.py", "x\n", false).unwrap();
-        w.write(".github/workflows/ci.yml", "on: push\n", false)
+        w.write("docs/claude.md.txt", "x\n", false).unwrap();
+        w.write(".github/ISSUE_TEMPLATE/bug.md", "x\n", false)
             .unwrap();
+        w.write("src/cargo/config.toml", "x\n", false).unwrap();
     }
 
     #[test]
-    fn a_root_at_slash_is_not_writable() {
+    fn files_that_run_commands_or_steer_agents_are_protected() {
+        let (dir, w) = ws();
+        for p in [
+            "CLAUDE.md",
+            "sub/claude.md",
+            "AGENTS.md",
+            "GEMINI.md",
+            ".cursorrules",
+            ".windsurfrules",
+            ".husky/pre-commit",
+            ".cargo/config.toml",
+            "crates/x/.cargo/config",
+            ".yarnrc.yml",
+            ".devcontainer/devcontainer.json",
+            ".github/workflows/ci.yml",
+            ".github/actions/setup/action.yml",
+            ".gitlab-ci.yml",
+            ".pre-commit-config.yaml",
+            ".envrc",
+            ".aws/config",
+        ] {
+            let e = w.write(p, "x\n", true).unwrap_err();
+            assert!(e.detail.contains("protected"), "{p}: {}", e.detail);
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn names_that_alias_others_on_windows_are_not_written() {
+        for (name, hit) in [
+            (".git.", true),
+            (".env ", true),
+            (".mcp.json::$DATA", true),
+            ("a:b.py", true),
+            ("GIT~1", true),
+            ("CLAUDE~1.MD", true),
+            ("PROGR~12", true),
+            ("PROGRA~12", false),
+            ("a.py", false),
+            ("file.py~", false),
+            ("~1", false),
+            ("notes~draft.md", false),
+            ("averylongname~1.py", false),
+            ("x~1.json5", false),
+        ] {
+            assert_eq!(aliases_on_windows(name), hit, "{name:?}");
+        }
+        let (dir, w) = ws();
+        for p in [
+            ".git./hooks/pre-commit",
+            "src/a.py.",
+            "a.py ",
+            "x.py:stream",
+        ] {
+            let e = w.write(p, "x\n", true).unwrap_err();
+            assert!(e.detail.contains("Windows"), "{p}: {}", e.detail);
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn secret_holding_files_are_named_by_their_patterns() {
+        for (rel, hit) in [
+            (".env", Some(".env")),
+            ("app/.env.local", Some(".env.*")),
+            (".env.example", None),
+            ("svc/.env.sample", None),
+            (".netrc", Some(".netrc")),
+            (".npmrc", Some(".npmrc")),
+            (".pypirc", Some(".pypirc")),
+            ("certs/server.pem", Some("*.pem")),
+            ("tls/server.key", Some("*.key")),
+            ("keys/id_rsa", Some("id_rsa*")),
+            ("id_ed25519", Some("id_ed25519*")),
+            ("id_ed25519.pub", None),
+            ("src/id_utils.py", None),
+            (".git/config", Some("**/.git/config")),
+            ("vendor/lib/.git/config", Some("**/.git/config")),
+            (".git/HEAD", None),
+            (".aws/credentials", Some(".aws/")),
+            (".ssh/config", Some(".ssh/")),
+            (".gnupg/pubring.kbx", Some(".gnupg/")),
+            (".git-credentials", Some(".git-credentials")),
+            (".docker/config.json", Some("**/.docker/config.json")),
+            ("src/main.rs", None),
+            ("docs/env.md", None),
+        ] {
+            assert_eq!(secret_pattern(rel), hit, "{rel}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secrets_are_read_only_when_allowed_judged_by_their_real_path() {
+        let (dir, w) = ws();
+        std::fs::write(dir.path().join(".env"), "KEY=1\n").unwrap();
+        std::fs::write(dir.path().join(".env.example"), "KEY=\n").unwrap();
+        std::fs::write(dir.path().join("tls.key"), "k\n").unwrap();
+        std::os::unix::fs::symlink(dir.path().join(".env"), dir.path().join("notes.txt")).unwrap();
+        for p in [".env", "notes.txt", "./.env", "tls.key"] {
+            let e = w.read_context(&[p.into()]).unwrap_err();
+            assert!(
+                e.detail.contains("LOCAL_EXECUTOR_READ_SECRETS"),
+                "{p}: {}",
+                e.detail
+            );
+            assert!(e.detail.starts_with(p), "{p}: {}", e.detail);
+        }
+        assert!(w.read_context(&[".env.example".into()]).is_ok());
+        let e = w.read_for_edit("tls.key").unwrap_err();
+        assert!(e.detail.contains("secrets"), "{}", e.detail);
+
+        let w = w.with_read_secrets(&[".env".into(), " ".into()]);
+        for p in [".env", "notes.txt"] {
+            let (text, _) = w.read_context(&[p.into()]).unwrap();
+            assert!(text.contains("KEY=1"), "{p}: {text}");
+        }
+        assert!(w.read_context(&["tls.key".into()]).is_err());
+        let w = w.with_read_secrets(&["*".into()]);
+        assert!(w.read_context(&["tls.key".into()]).is_ok());
+    }
+
+    #[test]
+    fn one_file_has_one_identity_however_spelled() {
+        let (dir, w) = ws();
+        let abs = w.root().join("a.py").display().to_string();
+        for p in ["a.py", "./a.py", "sub/../a.py", abs.as_str()] {
+            assert_eq!(w.identity(p).unwrap(), "a.py", "{p}");
+        }
+        assert!(w.identity("../a.py").is_err());
+        // Case variants are one file exactly when the file system says so.
+        std::fs::write(dir.path().join("probe"), "").unwrap();
+        let folds = dir.path().join("PROBE").exists();
+        assert_eq!(w.identity("A.py").unwrap() == "a.py", folds);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_read_only_file_is_neither_replaced_nor_edited() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, w) = ws();
+        let path = dir.path().join("ro.py");
+        std::fs::write(&path, "y = 1\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let e = w.write("ro.py", "y = 2\n", true).unwrap_err();
+        assert!(e.detail.contains("read-only"), "{}", e.detail);
+        assert!(w.check_output("ro.py", true).is_err());
+        assert!(w.read_for_edit("ro.py").is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "y = 1\n");
+        assert_eq!(mode(&path), 0o444);
+    }
+
+    #[test]
+    fn a_receipt_preview_keeps_indentation() {
+        let r = Receipt::new(
+            "a.py".into(),
+            "def f():\n    \"\"\"Add.\"\"\"\n\treturn 1\x1b[31m  \n",
+        );
+        assert_eq!(
+            r.head,
+            ["def f():", "    \"\"\"Add.\"\"\"", "\treturn 1[31m"]
+        );
+        let long = format!("    {}", "x".repeat(300));
+        let r = Receipt::new("b.py".into(), &long);
+        assert_eq!(r.head[0].chars().count(), RECEIPT_LINE_CHARS);
+        assert!(r.head[0].starts_with("    x"));
+    }
+
+    #[test]
+    fn a_root_at_slash_is_neither_read_nor_written() {
         let w = Workspace::new(Path::new("/"), 1000, 1500).unwrap();
         let e = w.check_output("tmp/x.py", false).unwrap_err();
         assert!(e.detail.contains("home directory or /"), "{}", e.detail);
         assert!(e.detail.starts_with("tmp/x.py"), "{}", e.detail);
-        // Reading stays allowed.
-        assert!(w.read_context(&["etc/hostname-missing".into()]).is_err());
+        let e = w.read_context(&["etc/hostname".into()]).unwrap_err();
+        assert!(e.detail.contains("reading is refused"), "{}", e.detail);
+        assert!(e.detail.starts_with("etc/hostname"), "{}", e.detail);
+        assert_eq!(
+            w.read_context(&[]).unwrap().1,
+            0,
+            "no file, nothing refused"
+        );
     }
 
     #[cfg(unix)]

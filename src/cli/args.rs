@@ -93,6 +93,10 @@ pub struct WorkspaceArgs {
     /// workspace root (`deploy/prod`), added to the built-in list.
     #[arg(long, env = "LOCAL_EXECUTOR_PROTECTED", value_delimiter = ',')]
     pub protected: Vec<String>,
+    /// Secret-holding files that may be read as context anyway, comma-separated, in the syntax
+    /// of `--protected` (`.env.local`, `certs/*.pem`; `*` allows every one).
+    #[arg(long, env = "LOCAL_EXECUTOR_READ_SECRETS", value_delimiter = ',')]
+    pub read_secrets: Vec<String>,
     /// Most diff lines in an edit's receipt.
     #[arg(long, env = "LOCAL_EXECUTOR_MAX_DIFF_LINES", default_value_t = config::DEFAULT_MAX_DIFF_LINES)]
     pub max_diff_lines: usize,
@@ -188,6 +192,12 @@ impl WorkspaceArgs {
         cfg.max_context_bytes = self.max_context_bytes;
         cfg.protected = self
             .protected
+            .iter()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+        cfg.read_secrets = self
+            .read_secrets
             .iter()
             .map(|p| p.trim().to_string())
             .filter(|p| !p.is_empty())

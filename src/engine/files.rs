@@ -3,7 +3,7 @@
 //! receipt per file written and one DELEGATION_FAILED line per file that failed, so it does just
 //! those itself; the usage log gets one line for the call, summing its files.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use tokio_util::sync::CancellationToken;
 
@@ -76,17 +76,23 @@ impl Engine {
                 ),
             ));
         }
-        let mut seen = HashSet::new();
+        let ws = self.workspace()?;
+        let mut seen = HashMap::new();
         for f in &req.files {
-            let key = f.path.trim().trim_start_matches("./").to_string();
-            if !seen.insert(key) {
+            // A path that leaves the workspace has no identity; its own check refuses it.
+            let Ok(key) = ws.identity(&f.path) else {
+                continue;
+            };
+            if let Some(first) = seen.insert(key, f.path.trim()) {
                 return Err(Failure::new(
                     Reason::BadRequest,
-                    format!("{} is named twice; one entry per file", f.path.trim()),
+                    format!(
+                        "{first} and {} name one file twice; one entry per file",
+                        f.path.trim()
+                    ),
                 ));
             }
         }
-        let ws = self.workspace()?;
         // Read once for every file of the call; a refused context file refuses the call.
         let shared = if req.context_files.is_empty() {
             String::new()

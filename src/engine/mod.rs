@@ -169,14 +169,15 @@ impl Engine {
         })
     }
 
-    /// The workspace root with the configured caps and protected paths.
+    /// The workspace root with the configured caps, protected paths and readable secrets.
     pub(crate) fn workspace(&self) -> Result<Workspace, Failure> {
         Ok(Workspace::new(
             &self.cfg.workspace,
             self.cfg.max_file_bytes,
             self.cfg.max_context_bytes,
         )?
-        .with_protected(&self.cfg.protected))
+        .with_protected(&self.cfg.protected)
+        .with_read_secrets(&self.cfg.read_secrets))
     }
 
     /// The failure a backend error means, with the API key masked: some backends echo it back
