@@ -54,6 +54,8 @@ pub(crate) struct Workspace {
     max_context_bytes: u64,
     /// [`PROTECTED`] and the user's own patterns.
     protected: Vec<String>,
+    /// Patterns that a configured check runs or loads, each with the reason shown on refusal.
+    guards: Vec<(String, String)>,
 }
 
 /// A `context_files` entry: `path` or `path:START-END` (1-based, inclusive).
@@ -196,6 +198,7 @@ impl Workspace {
             max_file_bytes,
             max_context_bytes,
             protected: PROTECTED.iter().map(|p| p.to_string()).collect(),
+            guards: Vec::new(),
         })
     }
 
@@ -365,6 +368,11 @@ impl Workspace {
         if let Some(p) = self.protected.iter().find(|p| protects(p, &shown)) {
             return Err(bad(format!(
                 "{spelled}: refused, the path is protected ({p}); change it yourself if it must change"
+            )));
+        }
+        if let Some((_, why)) = self.guards.iter().find(|(p, _)| protects(p, &shown)) {
+            return Err(bad(format!(
+                "{spelled}: refused, {why}; change it yourself if it must change"
             )));
         }
         Ok(rel)
@@ -544,6 +552,12 @@ impl Workspace {
                 .map(|p| p.trim().to_string())
                 .filter(|p| !p.is_empty()),
         );
+        self
+    }
+
+    /// Refuses writes to these `(pattern, reason)` pairs: what the check commands run or load.
+    pub(crate) fn with_guards(mut self, guards: Vec<(String, String)>) -> Workspace {
+        self.guards.extend(guards);
         self
     }
 

@@ -69,6 +69,10 @@ pub(super) fn check_workspace(workspace: &Path, allow_write: bool, report: &mut 
 /// artifact is delivered unchecked by it.
 pub(super) fn check_commands(cfg: &crate::config::Config, report: &mut Report) {
     let commands = crate::check::describe(cfg);
+    match crate::check::sandbox::describe() {
+        (true, text) => report.pass(text),
+        (false, text) => report.note(text),
+    }
     for c in commands {
         match &c.found {
             Some(path) => report.pass(format!(
