@@ -183,7 +183,10 @@ impl Run<'_> {
                 Outcome::new(
                     name,
                     Verdict::Timeout,
-                    format!("`{program}` ran past {} s", self.timeout.as_secs_f64()),
+                    format!(
+                        "`{program}` ran past {} s",
+                        crate::engine::secs(self.timeout)
+                    ),
                 )
             };
         };
@@ -242,12 +245,17 @@ fn judge(
     }
     // A checker the box stopped has judged nothing: the fault is the check's, and a repair
     // turn would ask the model to fix what is not wrong.
-    if boxed && REFUSALS.iter().any(|r| output.contains(r)) {
+    if boxed
+        && let Some(line) = output
+            .lines()
+            .find(|l| REFUSALS.iter().any(|r| l.contains(r)))
+    {
         return Outcome::new(
             name,
             Verdict::Error,
             format!(
-                "the check tried to write outside its box or to use the network, which the box forbids:\n{output}"
+                "the check tried to write outside its box or to use the network, which the box forbids: {}",
+                line.trim()
             ),
         );
     }
@@ -412,6 +420,7 @@ mod tests {
         run.run(&CancellationToken::new()).await
     }
 
+    #[cfg(target_os = "linux")]
     /// Waits for `pid` to end (a zombie counts) and says whether it did. The kill was sent
     /// before the check returned, so a SIGKILLed process ends at once; the bound only turns a
     /// survivor into a failure instead of a hang.
@@ -433,6 +442,7 @@ mod tests {
         ready == 1
     }
 
+    #[cfg(target_os = "linux")]
     fn pid_in(file: &Path) -> i32 {
         std::fs::read_to_string(file).unwrap().trim().parse().unwrap()
     }
@@ -490,6 +500,7 @@ mod tests {
         assert_eq!(o.verdict, Verdict::Missing);
     }
 
+    #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_hanging_command_and_its_children_are_killed_at_the_timeout() {
         let dir = tempfile::tempdir().unwrap();
@@ -506,6 +517,7 @@ mod tests {
         assert!(ends(pid), "the background sleep {pid} survived the kill");
     }
 
+    #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_leader_that_exits_is_judged_by_its_status_and_its_child_is_killed() {
         let dir = tempfile::tempdir().unwrap();
@@ -518,7 +530,8 @@ mod tests {
                 "sh -c 'sleep 300 & echo $! > {}; echo done; exit {status}' {{file}}",
                 pidfile.display()
             );
-            let o = run_in(&cmd, &file, dir.path(), Duration::from_secs(600)).await;
+            // A regression waits out this timeout and reports `timed out`.
+            let o = run_in(&cmd, &file, dir.path(), Duration::from_secs(60)).await;
             assert_eq!(o.verdict, verdict, "{}", o.message);
             if verdict == Verdict::Fail {
                 assert_eq!(o.message, "done");
@@ -528,6 +541,7 @@ mod tests {
         }
     }
 
+    #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn cancellation_kills_the_command_and_its_children() {
         let dir = tempfile::tempdir().unwrap();
@@ -566,6 +580,33 @@ mod tests {
         );
         let pid = pid_in(&pidfile);
         assert!(ends(pid), "the background sleep {pid} survived the cancel");
+    }
+
+    #[tokio::test]
+    async fn a_boxed_check_writes_only_its_temporary_folder() {
+        let ws = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let file = artifact(tmp.path(), "");
+        let o = run_in(
+            "sh -c 'echo in > \"$TMPDIR/ok\" && echo out > escaped' {file}",
+            &file,
+            ws.path(),
+            LONG,
+        )
+        .await;
+        if !sandbox::enforced() {
+            return;
+        }
+        assert_eq!(o.verdict, Verdict::Error, "{}", o.message);
+        assert!(
+            o.message.starts_with("the check tried to write outside its box"),
+            "{}",
+            o.message
+        );
+        assert!(tmp.path().join("ok").exists());
+        assert!(!ws.path().join("escaped").exists());
+        // The server itself is not boxed.
+        std::fs::write(ws.path().join("server"), "x").unwrap();
     }
 
     #[tokio::test]

@@ -365,7 +365,7 @@ impl Checker {
         let mut report = self.check_raw(artifact, lang, cancel, deadline).await;
         for o in &mut report.outcomes {
             o.message = self.cfg.redact(&o.message);
-            if matches!(o.verdict, Verdict::Error | Verdict::Timeout) {
+            if matches!(o.verdict, Verdict::Error | Verdict::Timeout) && !cancel.is_cancelled() {
                 tracing::warn!(check = %o.name, "the check could not judge: {}", o.message);
             }
         }
