@@ -71,8 +71,7 @@ impl Server {
             )
             // A check command runs on every artifact: read-only only while it cannot write.
             .with_annotations(
-                reads("Delegate code to the local model")
-                    .read_only(engine.checker.is_read_only()),
+                reads("Delegate code to the local model").read_only(engine.checker.is_read_only()),
             ),
             Tool::new(
                 "list_local_models",

@@ -119,7 +119,10 @@ async fn a_check_never_runs_a_python_module_the_workspace_holds() {
             "{path}: {text}"
         );
     }
-    assert!(mock.chats().is_empty(), "a refused path costs no generation");
+    assert!(
+        mock.chats().is_empty(),
+        "a refused path costs no generation"
+    );
     assert!(!ws.join("py_compile.py").exists());
 
     // The module a delegation could once write, placed by hand: it would print the key.
@@ -183,7 +186,10 @@ async fn a_check_program_in_the_workspace_cannot_be_rewritten() {
     // A file elsewhere is written as before.
     mock.push(Reply::text("def f():\n    return 1\n"));
     let r = h
-        .call("write_file", json!({"task": "f", "output_path": "src/f.py"}))
+        .call(
+            "write_file",
+            json!({"task": "f", "output_path": "src/f.py"}),
+        )
         .await;
     assert!(!is_error(&r), "{}", text_of(&r));
     h.stop().await;
@@ -270,12 +276,7 @@ async fn no_process_of_a_check_outlives_its_call() {
     let first: i32 = repair
         .split("left ")
         .nth(1)
-        .and_then(|s| {
-            s.split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()
-        })
+        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
         .unwrap_or_else(|| panic!("no pid in the repair turn: {repair}"));
     assert!(ends(first), "the failed check's child {first} lived on");
     for pid in processes_with(&nonce) {
@@ -307,8 +308,7 @@ async fn a_cancelled_call_kills_its_check_and_the_checks_children() {
     let pid = bounded("the check's child to start", async {
         loop {
             if let Some(pid) = processes_with(&nonce).into_iter().find(|p| {
-                std::fs::read(format!("/proc/{p}/cmdline"))
-                    .is_ok_and(|c| c.starts_with(b"sleep"))
+                std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep"))
             }) {
                 return pid;
             }
@@ -455,7 +455,10 @@ fn no_landlock() -> std::io::Result<()> {
         jump(libc::SYS_landlock_add_rule as u32, 2, 0),
         jump(libc::SYS_landlock_restrict_self as u32, 1, 0),
         stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
-        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ERRNO | ENOSYS),
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | ENOSYS,
+        ),
     ];
     let prog = libc::sock_fprog {
         len: filter.len() as u16,
@@ -486,7 +489,10 @@ async fn read_only_hint(h: &Harness) -> Option<bool> {
 /// or with the box in force; a check that runs unboxed could write anything.
 #[tokio::test]
 async fn delegate_code_is_read_only_only_while_its_checks_cannot_write() {
-    let check = ("LOCAL_EXECUTOR_CHECK_PYTHON", "python3 -m py_compile {file}");
+    let check = (
+        "LOCAL_EXECUTOR_CHECK_PYTHON",
+        "python3 -m py_compile {file}",
+    );
     let mock = Mock::start(&["m"]).await;
     let h = Harness::start(&mock, &[check]).await;
     assert_eq!(read_only_hint(&h).await, Some(boxed_here()));
@@ -513,6 +519,7 @@ async fn doctor_reports_the_box() {
         .env("LOCAL_EXECUTOR_WORKSPACE", workspace.path())
         .env("LOCAL_EXECUTOR_LOG", "off")
         .env("LOCAL_LLM_CONNECT_TIMEOUT", "1")
+        .env("LOCAL_EXECUTOR_CHECK_PYTHON", "python3 -m py_compile {file}")
         .arg("doctor")
         .output()
         .await

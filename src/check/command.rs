@@ -163,9 +163,8 @@ impl Run<'_> {
         // The pipes are drained alongside the wait, or a chatty program would block on a full
         // pipe; they are read on their own task so a child that keeps them open after its
         // parent exits cannot hold the verdict back.
-        let reads = tokio::spawn(async move {
-            tokio::join!(read_capped(stdout), read_capped(stderr))
-        });
+        let reads =
+            tokio::spawn(async move { tokio::join!(read_capped(stdout), read_capped(stderr)) });
         let ended = tokio::select! {
             biased;
             () = cancel.cancelled() => None,
@@ -444,7 +443,11 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     fn pid_in(file: &Path) -> i32 {
-        std::fs::read_to_string(file).unwrap().trim().parse().unwrap()
+        std::fs::read_to_string(file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
     }
 
     fn artifact(dir: &Path, text: &str) -> PathBuf {
@@ -599,7 +602,8 @@ mod tests {
         }
         assert_eq!(o.verdict, Verdict::Error, "{}", o.message);
         assert!(
-            o.message.starts_with("the check tried to write outside its box"),
+            o.message
+                .starts_with("the check tried to write outside its box"),
             "{}",
             o.message
         );

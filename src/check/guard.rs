@@ -229,7 +229,11 @@ mod tests {
             ("./tools/lint {file}", "tools/lint", "src/lint"),
             ("tools/lint", "tools/helper.sh", "toolsx/lint"),
             (".venv/bin/ruff check", ".venv/lib/site.py", "venv/bin/ruff"),
-            ("node_modules/.bin/tsc --noEmit", "node_modules/x.js", "x.js"),
+            (
+                "node_modules/.bin/tsc --noEmit",
+                "node_modules/x.js",
+                "x.js",
+            ),
             ("./lint.sh", "lint.sh", "tools/lint.sh"),
             ("./a/../b/lint", "b/lint", "a/lint"),
         ] {
@@ -240,7 +244,11 @@ mod tests {
         let absolute = format!("{}/bin/check", ws.path().display());
         assert!(guarded(&[("go", &absolute)], ws.path(), "bin/other"));
         // A program outside the workspace guards nothing.
-        assert!(!guarded(&[("go", "/usr/bin/gofmt -l")], ws.path(), "usr/bin/gofmt"));
+        assert!(!guarded(
+            &[("go", "/usr/bin/gofmt -l")],
+            ws.path(),
+            "usr/bin/gofmt"
+        ));
     }
 
     #[test]
@@ -266,11 +274,7 @@ mod tests {
         std::fs::write(&lint, "#!/bin/sh\n").unwrap();
         std::fs::set_permissions(&lint, std::fs::Permissions::from_mode(0o755)).unwrap();
         let root = ws.path().canonicalize().unwrap();
-        let found = program_in_workspace(
-            lint.to_str().unwrap(),
-            ws.path(),
-            &root,
-        );
+        let found = program_in_workspace(lint.to_str().unwrap(), ws.path(), &root);
         assert_eq!(found.as_deref(), Some("env/bin/lint-4217"));
         assert_eq!(top_of("env/bin/lint-4217"), "/env/");
     }

@@ -412,11 +412,7 @@ impl Checker {
                 return report;
             }
         };
-        let env = sandbox::environment(
-            self.inherited.iter().cloned(),
-            &self.secrets(),
-            dir.path(),
-        );
+        let env = sandbox::environment(self.inherited.iter().cloned(), &self.secrets(), dir.path());
         for c in commands {
             let left = deadline.saturating_duration_since(Instant::now());
             let run = command::Run {
@@ -655,7 +651,9 @@ mod tests {
         let checker = checker_with(&[("python", "sh -c 'exit 0'")], ws.path());
         let lang = Language::from_name("py");
         let cancel = CancellationToken::new();
-        let report = checker.check("def f(:\n", lang.as_ref(), &cancel, far()).await;
+        let report = checker
+            .check("def f(:\n", lang.as_ref(), &cancel, far())
+            .await;
         assert_eq!(report.outcomes.len(), 1);
         let failure = report.failure().unwrap();
         assert_eq!(failure.name, "python syntax");
@@ -745,7 +743,12 @@ mod tests {
         );
         let cancel = CancellationToken::new();
         let report = checker
-            .check("x = 1\n", Language::from_name("py").as_ref(), &cancel, far())
+            .check(
+                "x = 1\n",
+                Language::from_name("py").as_ref(),
+                &cancel,
+                far(),
+            )
             .await;
         let failure = report.failure().unwrap();
         assert_eq!(failure.message, "key <LOCAL_LLM_API_KEY>");
@@ -774,7 +777,10 @@ mod tests {
     fn guarded_names_the_command_that_runs_the_path() {
         let ws = tempfile::tempdir().unwrap();
         let checker = checker_with(
-            &[("python", "python3 -m py_compile {file}"), ("ts", "./tools/tsc")],
+            &[
+                ("python", "python3 -m py_compile {file}"),
+                ("ts", "./tools/tsc"),
+            ],
             ws.path(),
         );
         let why = checker.guarded("py_compile.py").unwrap();
