@@ -519,7 +519,10 @@ async fn doctor_reports_the_box() {
         .env("LOCAL_EXECUTOR_WORKSPACE", workspace.path())
         .env("LOCAL_EXECUTOR_LOG", "off")
         .env("LOCAL_LLM_CONNECT_TIMEOUT", "1")
-        .env("LOCAL_EXECUTOR_CHECK_PYTHON", "python3 -m py_compile {file}")
+        .env(
+            "LOCAL_EXECUTOR_CHECK_PYTHON",
+            "python3 -m py_compile {file}",
+        )
         .arg("doctor")
         .output()
         .await

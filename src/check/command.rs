@@ -200,7 +200,7 @@ impl Run<'_> {
         };
         abort.abort();
         let output = self.output(&out, &err);
-        judge(name, status, output, sandbox::enforced())
+        judge(name, status, output, sandbox::active())
     }
     /// stdout then stderr, the checked file's path shown as `shown_as`, whether the checker
     /// printed it whole or relative to the workspace (as ruff and eslint do).

@@ -96,7 +96,7 @@ fn passed(key: &OsStr) -> bool {
     }) || key.starts_with("LC_")
 }
 
-pub(crate) use imp::{describe, enforced, prepare};
+pub(crate) use imp::{active, describe, enforced, prepare};
 
 #[cfg(target_os = "linux")]
 mod imp {
@@ -142,6 +142,12 @@ mod imp {
         abi() >= WRITES_BOXED_FROM
     }
 
+    /// Whether checks run in a box at all, if only a partial one (Landlock before ABI 3 cannot
+    /// confine truncation).
+    pub(crate) fn active() -> bool {
+        abi() > 0
+    }
+
     /// Whether the box holds on this machine, and one line on what it stops.
     pub(crate) fn describe() -> (bool, String) {
         let v = abi();
@@ -149,7 +155,9 @@ mod imp {
             let why = if v == 0 {
                 "this kernel has no Landlock (Linux 6.2 or later with Landlock enabled)".to_string()
             } else {
-                format!("this kernel's Landlock (ABI {v}) cannot confine truncation; Linux 6.2 can")
+                format!(
+                    "this kernel's Landlock (ABI {v}) boxes writes but not truncation, nor the network; Linux 6.2 confines both"
+                )
             };
             return (
                 false,
@@ -181,10 +189,10 @@ mod imp {
     }
 
     /// Builds the box for a check that may write only under `writable`. Without Landlock it is
-    /// an empty box, as [`describe`] reports; where Landlock exists a failure to build it fails
-    /// the check rather than running it unboxed.
+    /// an empty box, as [`describe`] reports; where Landlock exists (even an early one, which
+    /// boxes part of it) a failure to build it fails the check rather than running it unboxed.
     pub(crate) fn prepare(writable: &Path) -> anyhow::Result<Prepared> {
-        if !enforced() {
+        if !active() {
             return Ok(Prepared { ruleset: None });
         }
         let file_rights = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate;
@@ -248,6 +256,10 @@ mod imp {
     use std::path::Path;
 
     pub(crate) fn enforced() -> bool {
+        false
+    }
+
+    pub(crate) fn active() -> bool {
         false
     }
 
