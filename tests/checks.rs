@@ -195,6 +195,47 @@ async fn a_check_program_in_the_workspace_cannot_be_rewritten() {
     h.stop().await;
 }
 
+/// A bare program name that `PATH` finds in the workspace (an activated virtualenv) is as much
+/// the workspace's as `./tools/lint`: its environment folder is refused.
+#[tokio::test]
+async fn a_check_program_found_on_path_inside_the_workspace_is_guarded() {
+    let mock = Mock::start(&["m"]).await;
+    let home = tempfile::tempdir().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let bin = workspace.path().join(".venv/bin");
+    executable(
+        &bin.join("lint-4217"),
+        "#!/bin/sh
+exit 0
+",
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut env = common::base_env(&mock.url, home.path(), workspace.path());
+    for (k, v) in [
+        ("PATH", path.as_str()),
+        ("LOCAL_LLM_MODEL_QUALITY", "m"),
+        ("LOCAL_EXECUTOR_ALLOW_WRITE", "1"),
+        ("LOCAL_EXECUTOR_CHECK_PYTHON", "lint-4217 {file}"),
+    ] {
+        env.push((k.into(), v.into()));
+    }
+    let h = Harness::start_with(env, home, workspace).await;
+    let r = h
+        .call(
+            "write_file",
+            json!({"task": "a site hook", "output_path": ".venv/lib/python3.12/site-packages/x.pth", "language": "text"}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(is_error(&r) && text.contains("lint-4217 {file}"), "{text}");
+    assert!(mock.chats().is_empty());
+    h.stop().await;
+}
+
 /// F7: a check sees neither the key nor the credentialed URL, and what it prints reaches the
 /// planner and the model's repair turn with the key masked.
 #[tokio::test]
