@@ -77,9 +77,22 @@ pub(crate) fn environment(
     for k in ["TMPDIR", "TMP", "TEMP"] {
         env.push((k.into(), tmp.as_os_str().to_owned()));
     }
-    env.push(("XDG_CACHE_HOME".into(), tmp.join(".cache").into_os_string()));
+    let cache = tmp.join(".cache");
+    // Checkers that keep a cache in the project or the home folder, which the box does not let
+    // them write: pointed into the temporary folder, they run as usual instead of failing on it.
+    for (k, sub) in CACHES {
+        env.push((k.into(), cache.join(sub).into_os_string()));
+    }
+    env.push(("XDG_CACHE_HOME".into(), cache.into_os_string()));
     env
 }
+
+/// Cache locations of common checkers (ruff, mypy, npm for `npx`), under the check's cache.
+const CACHES: &[(&str, &str)] = &[
+    ("RUFF_CACHE_DIR", "ruff"),
+    ("MYPY_CACHE_DIR", "mypy"),
+    ("npm_config_cache", "npm"),
+];
 
 fn passed(key: &OsStr) -> bool {
     let Some(key) = key.to_str() else {
@@ -318,6 +331,10 @@ mod tests {
         assert_eq!(get("TMPDIR").as_deref(), Some("/t/check"));
         assert_eq!(get("PYTHONSAFEPATH").as_deref(), Some("1"));
         assert_eq!(get("PYTHONDONTWRITEBYTECODE").as_deref(), Some("1"));
+        assert_eq!(
+            get("RUFF_CACHE_DIR").as_deref(),
+            Some("/t/check/.cache/ruff")
+        );
         for gone in [
             "LOCAL_LLM_API_KEY",
             "LOCAL_LLM_BASE_URL",
