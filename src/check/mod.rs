@@ -278,7 +278,7 @@ pub(crate) struct Checker {
     commands: Vec<CheckCommand>,
     timeout: Duration,
     workdir: PathBuf,
-    /// The server's environment when it started; a check gets only the allowed part of it.
+    /// The allowed part of the server's environment when it started.
     inherited: Vec<(OsString, OsString)>,
     /// Masks the backend's key and password, as in backend errors.
     cfg: Arc<Config>,
@@ -291,7 +291,10 @@ impl Checker {
             commands: cfg.checks.clone(),
             timeout: cfg.check_timeout,
             workdir: cfg.workspace.clone(),
-            inherited: std::env::vars_os().collect(),
+            // Only what may reach a check is kept, so the key is not even in memory here.
+            inherited: std::env::vars_os()
+                .filter(|(k, _)| sandbox::passed(k))
+                .collect(),
             guards: guard::guards(&cfg.checks, &cfg.workspace),
             cfg: Arc::new(cfg.clone()),
         }

@@ -94,7 +94,8 @@ const CACHES: &[(&str, &str)] = &[
     ("npm_config_cache", "npm"),
 ];
 
-fn passed(key: &OsStr) -> bool {
+/// Whether a variable of the server's environment may reach a check (its value aside).
+pub(crate) fn passed(key: &OsStr) -> bool {
     let Some(key) = key.to_str() else {
         return false;
     };
