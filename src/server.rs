@@ -69,7 +69,10 @@ impl Server {
                 DELEGATE_DESCRIPTION,
                 compact_schema(schemars::schema_for!(CodeRequest).to_value()),
             )
-            .with_annotations(reads("Delegate code to the local model")),
+            // A check command runs on every artifact: read-only only while it cannot write.
+            .with_annotations(
+                reads("Delegate code to the local model").read_only(engine.checker.is_read_only()),
+            ),
             Tool::new(
                 "list_local_models",
                 LIST_DESCRIPTION,

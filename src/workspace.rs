@@ -162,6 +162,8 @@ pub(crate) struct Workspace {
     read_secrets: Vec<String>,
     /// Whether names that differ only in case are one file here (macOS and Windows by default).
     case_insensitive: bool,
+    /// Patterns that a configured check runs or loads, each with the reason shown on refusal.
+    guards: Vec<(String, String)>,
 }
 
 /// A `context_files` entry: `path` or `path:START-END` (1-based, inclusive).
@@ -320,6 +322,7 @@ impl Workspace {
             max_context_bytes,
             protected: PROTECTED.iter().map(|p| p.to_string()).collect(),
             read_secrets: Vec::new(),
+            guards: Vec::new(),
         })
     }
 
@@ -535,6 +538,11 @@ impl Workspace {
                 "{spelled}: refused, the path is protected ({p}); change it yourself if it must change"
             )));
         }
+        if let Some((_, why)) = self.guards.iter().find(|(p, _)| protects(p, &shown)) {
+            return Err(bad(format!(
+                "{spelled}: refused, {why}; change it yourself if it must change"
+            )));
+        }
         Ok(rel)
     }
 
@@ -726,6 +734,12 @@ impl Workspace {
                 .map(|p| p.trim().to_string())
                 .filter(|p| !p.is_empty()),
         );
+        self
+    }
+
+    /// Refuses writes to these `(pattern, reason)` pairs: what the check commands run or load.
+    pub(crate) fn with_guards(mut self, guards: Vec<(String, String)>) -> Workspace {
+        self.guards.extend(guards);
         self
     }
 

@@ -1,7 +1,8 @@
 //! The check commands the user configured (never anything from a tool call): one program per
 //! check, split into argv without a shell, run on one file with the workspace root as its working
-//! directory, stdin closed, its output captured up to a cap, under a timeout. On timeout or
-//! cancellation the whole process group is killed, so a checker that forks cannot outlive it.
+//! directory, stdin closed, a clean environment, in the box of [`super::sandbox`], its output
+//! captured up to a cap, under a timeout. The process group is recorded at the start and killed
+//! when the call ends, however it ends, so nothing a checker started outlives it.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -9,9 +10,10 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::Outcome;
+use super::{Outcome, sandbox};
 use crate::config::Config;
 use crate::usage::Verdict;
 
@@ -20,6 +22,14 @@ use crate::usage::Verdict;
 const OUTPUT_CAP_BYTES: usize = 32 * 1024;
 /// The placeholder replaced by the checked file's path.
 const FILE_PLACEHOLDER: &str = "{file}";
+/// What a program prints when the box refused it a write or a connection (EACCES, EPERM, EROFS).
+const REFUSALS: &[&str] = &[
+    "Permission denied",
+    "Operation not permitted",
+    "Read-only file system",
+    "EACCES",
+    "EPERM",
+];
 
 /// A configured check command, as `doctor` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +78,10 @@ pub(crate) struct Run<'a> {
     /// path rather than a temporary name.
     pub(crate) shown_as: &'a str,
     pub(crate) workdir: &'a Path,
+    /// The check's own temporary folder: the one place its box lets it write.
+    pub(crate) tmp: &'a Path,
+    /// The whole environment the program gets.
+    pub(crate) env: &'a [(OsString, OsString)],
     pub(crate) timeout: Duration,
 }
 
@@ -80,11 +94,31 @@ impl Run<'_> {
         if cancel.is_cancelled() {
             return Outcome::new(name, Verdict::Error, "cancelled");
         }
+        if self.timeout.is_zero() {
+            return Outcome::new(
+                name,
+                Verdict::Timeout,
+                "no time was left in the call's total budget",
+            );
+        }
+        let deadline = Instant::now() + self.timeout;
+        let boxed = match sandbox::prepare(self.tmp) {
+            Ok(b) => b,
+            Err(e) => {
+                return Outcome::new(
+                    name,
+                    Verdict::Error,
+                    format!("cannot build the check's box: {e:#}"),
+                );
+            }
+        };
         let args = substitute(&self.argv[1..], self.file);
         let resolved = resolve_relative(program, self.workdir);
         let mut cmd = tokio::process::Command::new(&resolved);
         cmd.args(&args)
             .current_dir(self.workdir)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -92,6 +126,7 @@ impl Run<'_> {
         // Its own process group, so a kill reaches whatever the checker started.
         #[cfg(unix)]
         cmd.process_group(0);
+        boxed.apply(&mut cmd);
         let mut child = match cmd.spawn() {
             Ok(child) => child,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -120,34 +155,53 @@ impl Run<'_> {
                 );
             }
         };
+        drop(boxed);
+        // Taken now, while the leader cannot have been reaped: after a wait tokio forgets the
+        // id, and the group may outlive its leader.
+        let group = child.id();
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        let finished = async {
-            let (status, out, err) =
-                tokio::join!(child.wait(), read_capped(stdout), read_capped(stderr));
-            (status, out, err)
-        };
+        // The pipes are drained alongside the wait, or a chatty program would block on a full
+        // pipe; they are read on their own task so a child that keeps them open after its
+        // parent exits cannot hold the verdict back.
+        let reads =
+            tokio::spawn(async move { tokio::join!(read_capped(stdout), read_capped(stderr)) });
         let ended = tokio::select! {
             biased;
             () = cancel.cancelled() => None,
-            ended = finished => Some(ended),
-            () = tokio::time::sleep(self.timeout) => None,
+            status = child.wait() => Some(status),
+            () = tokio::time::sleep_until(deadline) => None,
         };
-        let Some((status, out, err)) = ended else {
-            kill(&mut child).await;
+        kill_group(group);
+        let Some(status) = ended else {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            reads.abort();
             return if cancel.is_cancelled() {
                 Outcome::new(name, Verdict::Error, "cancelled")
             } else {
                 Outcome::new(
                     name,
                     Verdict::Timeout,
-                    format!("`{program}` ran past {} s", self.timeout.as_secs_f64()),
+                    format!(
+                        "`{program}` ran past {} s",
+                        crate::engine::secs(self.timeout)
+                    ),
                 )
             };
         };
+        // The group is gone, so the pipes end at once, unless a process left the group (a
+        // daemon): then what was read by the deadline is all there is.
+        let abort = reads.abort_handle();
+        let (out, err) = tokio::select! {
+            biased;
+            read = reads => read.unwrap_or_default(),
+            () = cancel.cancelled() => Default::default(),
+            () = tokio::time::sleep_until(deadline) => Default::default(),
+        };
+        abort.abort();
         let output = self.output(&out, &err);
-        judge(name, status, output)
+        judge(name, status, output, sandbox::active())
     }
-
     /// stdout then stderr, the checked file's path shown as `shown_as`, whether the checker
     /// printed it whole or relative to the workspace (as ruff and eslint do).
     fn output(&self, out: &[u8], err: &[u8]) -> String {
@@ -175,13 +229,34 @@ impl Run<'_> {
     }
 }
 
-fn judge(name: String, status: std::io::Result<ExitStatus>, output: String) -> Outcome {
+fn judge(
+    name: String,
+    status: std::io::Result<ExitStatus>,
+    output: String,
+    boxed: bool,
+) -> Outcome {
     let status = match status {
         Ok(status) => status,
         Err(e) => return Outcome::new(name, Verdict::Error, format!("cannot wait for it: {e}")),
     };
     if status.success() {
         return Outcome::new(name, Verdict::Pass, "");
+    }
+    // A checker the box stopped has judged nothing: the fault is the check's, and a repair
+    // turn would ask the model to fix what is not wrong.
+    if boxed
+        && let Some(line) = output
+            .lines()
+            .find(|l| REFUSALS.iter().any(|r| l.contains(r)))
+    {
+        return Outcome::new(
+            name,
+            Verdict::Error,
+            format!(
+                "the check tried to write outside its box or to use the network, which the box forbids: {}",
+                line.trim()
+            ),
+        );
     }
     match status.code() {
         Some(code) if output.is_empty() => {
@@ -206,19 +281,19 @@ fn killed_by(status: ExitStatus) -> String {
     format!("ended without an exit code ({status})")
 }
 
-/// Kills the checker and everything in its process group, then reaps it. SIGKILL cannot be
-/// caught, so the wait is short.
-async fn kill(child: &mut tokio::process::Child) {
+/// Kills every process of the checker's group with SIGKILL, which cannot be caught. The leader
+/// may be gone already (reaped or not); what it started is not.
+fn kill_group(group: Option<u32>) {
     #[cfg(unix)]
-    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
-        // SAFETY: killpg has no memory effects; the group is the child's own (process_group(0)),
-        // and the child is not reaped yet, so its id cannot have been reused.
+    if let Some(pid) = group.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) {
+        // SAFETY: killpg has no memory effects. The group is the checker's own
+        // (process_group(0)); its id is not reused while any member of the group lives.
         unsafe {
             libc::killpg(pid, libc::SIGKILL);
         }
     }
-    let _ = child.start_kill();
-    let _ = child.wait().await;
+    #[cfg(not(unix))]
+    let _ = group;
 }
 
 /// Each argument with `{file}` replaced by the path; the path appended when no argument has it.
@@ -323,16 +398,56 @@ mod tests {
         shlex::split(command).unwrap()
     }
 
+    /// The environment a check in `tmp` gets, with no secret to hide.
+    fn env(tmp: &Path) -> Vec<(OsString, OsString)> {
+        sandbox::environment(std::env::vars_os(), &[], tmp)
+    }
+
     async fn run_in(command: &str, file: &Path, workdir: &Path, timeout: Duration) -> Outcome {
         let argv = argv(command);
+        let tmp = file.parent().unwrap();
+        let env = env(tmp);
         let run = Run {
             argv: &argv,
             file,
             shown_as: "artifact.py",
             workdir,
+            tmp,
+            env: &env,
             timeout,
         };
         run.run(&CancellationToken::new()).await
+    }
+
+    #[cfg(target_os = "linux")]
+    /// Waits for `pid` to end (a zombie counts) and says whether it did. The kill was sent
+    /// before the check returned, so a SIGKILLed process ends at once; the bound only turns a
+    /// survivor into a failure instead of a hang.
+    fn ends(pid: i32) -> bool {
+        // SAFETY: pidfd_open takes two integers; the fd it returns is closed below.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            return std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        }
+        let fd = fd as i32;
+        let mut poll = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; the fd is ours.
+        let ready = unsafe { libc::poll(&mut poll, 1, 30_000) };
+        unsafe { libc::close(fd) };
+        ready == 1
+    }
+
+    #[cfg(target_os = "linux")]
+    fn pid_in(file: &Path) -> i32 {
+        std::fs::read_to_string(file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
     }
 
     fn artifact(dir: &Path, text: &str) -> PathBuf {
@@ -388,6 +503,7 @@ mod tests {
         assert_eq!(o.verdict, Verdict::Missing);
     }
 
+    #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_hanging_command_and_its_children_are_killed_at_the_timeout() {
         let dir = tempfile::tempdir().unwrap();
@@ -395,47 +511,106 @@ mod tests {
         let pidfile = dir.path().join("child.pid");
         // The background sleep holds the pipes open: only a group kill ends the read.
         let cmd = format!(
-            "sh -c 'sleep 30 & echo $! > {}; wait' {{file}}",
+            "sh -c 'sleep 300 & echo $! > {}; wait' {{file}}",
             pidfile.display()
         );
         let o = run_in(&cmd, &file, dir.path(), Duration::from_secs(2)).await;
         assert_eq!(o.verdict, Verdict::Timeout);
-        let pid: i32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        // SIGKILL is delivered asynchronously: poll until the grandchild is gone or a zombie.
-        let dead = || {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z")
-        };
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !dead() && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(dead(), "the background sleep {pid} survived the kill");
+        let pid = pid_in(&pidfile);
+        assert!(ends(pid), "the background sleep {pid} survived the kill");
     }
 
+    #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn cancellation_kills_the_command_at_once() {
+    async fn a_leader_that_exits_is_judged_by_its_status_and_its_child_is_killed() {
         let dir = tempfile::tempdir().unwrap();
         let file = artifact(dir.path(), "");
-        let argv = argv("sh -c 'sleep 30'");
+        let pidfile = dir.path().join("child.pid");
+        // The leader exits at once; its child keeps stdout and stderr open for 300 s. Before the
+        // fix this was reported as a timeout after the whole timeout, and the child lived on.
+        for (status, verdict) in [(0, Verdict::Pass), (3, Verdict::Fail)] {
+            let cmd = format!(
+                "sh -c 'sleep 300 & echo $! > {}; echo done; exit {status}' {{file}}",
+                pidfile.display()
+            );
+            // A regression waits out this timeout and reports `timed out`.
+            let o = run_in(&cmd, &file, dir.path(), Duration::from_secs(60)).await;
+            assert_eq!(o.verdict, verdict, "{}", o.message);
+            if verdict == Verdict::Fail {
+                assert_eq!(o.message, "done");
+            }
+            let pid = pid_in(&pidfile);
+            assert!(ends(pid), "the background sleep {pid} outlived its check");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn cancellation_kills_the_command_and_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = artifact(dir.path(), "");
+        let pidfile = dir.path().join("child.pid");
+        let ready = dir.path().join("ready");
+        let argv = argv(&format!(
+            "sh -c 'sleep 300 & echo $! > {}; touch {}; wait'",
+            pidfile.display(),
+            ready.display()
+        ));
+        let env = env(dir.path());
         let cancel = CancellationToken::new();
         let run = Run {
             argv: &argv,
             file: &file,
             shown_as: "a",
             workdir: dir.path(),
-            timeout: LONG,
+            tmp: dir.path(),
+            env: &env,
+            timeout: Duration::from_secs(600),
         };
         let trigger = cancel.clone();
-        let (o, ()) = tokio::join!(run.run(&cancel), async move { trigger.cancel() });
+        let marker = ready.clone();
+        // Cancels once the grandchild exists (an event, not a delay).
+        let (o, ()) = tokio::join!(run.run(&cancel), async move {
+            while !marker.exists() {
+                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            trigger.cancel()
+        });
         assert_eq!(
             (o.verdict, o.message.as_str()),
             (Verdict::Error, "cancelled")
         );
+        let pid = pid_in(&pidfile);
+        assert!(ends(pid), "the background sleep {pid} survived the cancel");
+    }
+
+    #[tokio::test]
+    async fn a_boxed_check_writes_only_its_temporary_folder() {
+        let ws = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let file = artifact(tmp.path(), "");
+        let o = run_in(
+            "sh -c 'echo in > \"$TMPDIR/ok\" && echo out > escaped' {file}",
+            &file,
+            ws.path(),
+            LONG,
+        )
+        .await;
+        if !sandbox::enforced() {
+            return;
+        }
+        assert_eq!(o.verdict, Verdict::Error, "{}", o.message);
+        assert!(
+            o.message
+                .starts_with("the check tried to write outside its box"),
+            "{}",
+            o.message
+        );
+        assert!(tmp.path().join("ok").exists());
+        assert!(!ws.path().join("escaped").exists());
+        // The server itself is not boxed.
+        std::fs::write(ws.path().join("server"), "x").unwrap();
     }
 
     #[tokio::test]
@@ -518,11 +693,14 @@ mod tests {
         let staged = ws.path().join("pkg/.mod.py.tmp42");
         std::fs::write(&staged, "x = 1\n").unwrap();
         let argv = argv("sh -c 'echo \"$0:1: bad\"; echo \"pkg/.mod.py.tmp42:2: worse\"; exit 1'");
+        let env = env(ws.path());
         let run = Run {
             argv: &argv,
             file: &staged,
             shown_as: "pkg/mod.py",
             workdir: ws.path(),
+            tmp: ws.path(),
+            env: &env,
             timeout: LONG,
         };
         let o = run.run(&CancellationToken::new()).await;

@@ -1,16 +1,23 @@
 //! Verdicts on an artifact before it is delivered: which language it is (a name, an alias or a
 //! path's extension), an in-process parse (tree-sitter grammars for code, parsers for the data
 //! formats), then the check commands the user configured for that language, run on a temporary
-//! copy. Each check yields an [`Outcome`] with a message short enough to send back to
-//! the model for a repair. Nothing here decides what to do with a failure; the engine does.
+//! copy, boxed and with a clean environment ([`sandbox`]), within the call's budget. Each check
+//! yields an [`Outcome`] with a message short enough to send back to the model for a repair,
+//! the backend's secrets masked. The paths a command runs or loads are guarded from writing
+//! ([`guard`]). Nothing here decides what to do with a failure; the engine does.
 
 pub(crate) mod command;
 pub(crate) mod data;
+pub(crate) mod guard;
+pub(crate) mod sandbox;
 pub(crate) mod syntax;
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{CheckCommand, Config};
@@ -285,6 +292,11 @@ pub(crate) struct Checker {
     commands: Vec<CheckCommand>,
     timeout: Duration,
     workdir: PathBuf,
+    /// The allowed part of the server's environment when it started.
+    inherited: Vec<(OsString, OsString)>,
+    /// Masks the backend's key and password, as in backend errors.
+    cfg: Arc<Config>,
+    guards: Vec<guard::Guard>,
 }
 
 impl Checker {
@@ -293,7 +305,44 @@ impl Checker {
             commands: cfg.checks.clone(),
             timeout: cfg.check_timeout,
             workdir: cfg.workspace.clone(),
+            // Only what may reach a check is kept, so the key is not even in memory here.
+            inherited: std::env::vars_os()
+                .filter(|(k, _)| sandbox::passed(k))
+                .collect(),
+            guards: guard::guards(&cfg.checks, &cfg.workspace),
+            cfg: Arc::new(cfg.clone()),
         }
+    }
+
+    /// Whether everything a check can run leaves the user's files alone: no command is
+    /// configured, or the box holds here. `delegate_code` is read-only only while this is true.
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.commands.is_empty() || sandbox::enforced()
+    }
+
+    /// The workspace paths a delegation must not write because a check runs or loads them, as
+    /// protected-path patterns with the reason to show.
+    pub(crate) fn guards(&self) -> &[guard::Guard] {
+        &self.guards
+    }
+
+    /// Why writing `rel` (a `/`-separated path under the workspace root) is refused, when a
+    /// configured check runs or loads it. The workspace judges writes with [`Checker::guards`].
+    #[cfg(test)]
+    pub(crate) fn guarded(&self, rel: &str) -> Option<&str> {
+        self.guards
+            .iter()
+            .find(|g| crate::workspace::protects(&g.pattern, rel))
+            .map(|g| g.reason.as_str())
+    }
+
+    /// The backend's key and the base URL's password: never in a check's environment.
+    fn secrets(&self) -> Vec<String> {
+        let mut secrets: Vec<String> = self.cfg.api_key.iter().cloned().collect();
+        if let Some((_, Some(pass))) = &self.cfg.base_auth {
+            secrets.push(pass.clone());
+        }
+        secrets
     }
 
     fn commands_for<'a>(&'a self, lang: &'a Language) -> impl Iterator<Item = &'a CheckCommand> {
@@ -319,13 +368,33 @@ impl Checker {
     }
 
     /// Runs every check that applies to `artifact` in order: the in-process parse, then each
-    /// configured command. Stops after the first `fail` (a linter has nothing to say about code
-    /// that does not parse) or on cancellation, which kills a running command at once.
+    /// configured command, each within the check timeout and what is left before `deadline`
+    /// (the call's total budget). Stops after the first `fail` (a linter has nothing to say about
+    /// code that does not parse) or on cancellation, which kills a running command at once.
+    /// Messages come back with the backend's secrets masked.
     pub(crate) async fn check(
         &self,
         artifact: &str,
         lang: Option<&Language>,
         cancel: &CancellationToken,
+        deadline: Instant,
+    ) -> Report {
+        let mut report = self.check_raw(artifact, lang, cancel, deadline).await;
+        for o in &mut report.outcomes {
+            o.message = self.cfg.redact(&o.message);
+            if matches!(o.verdict, Verdict::Error | Verdict::Timeout) && !cancel.is_cancelled() {
+                tracing::warn!(check = %o.name, "the check could not judge: {}", o.message);
+            }
+        }
+        report
+    }
+
+    async fn check_raw(
+        &self,
+        artifact: &str,
+        lang: Option<&Language>,
+        cancel: &CancellationToken,
+        deadline: Instant,
     ) -> Report {
         let mut report = Report::default();
         let Some(lang) = lang else {
@@ -345,8 +414,9 @@ impl Checker {
             return report;
         }
         // The artifact goes to a file of its own in a fresh temporary folder, never into the
-        // workspace; the folder goes when this returns.
-        let (_dir, file, shown_as) = match write_inline(artifact, lang) {
+        // workspace; the folder goes when this returns. It is also the only place the checks
+        // may write.
+        let (dir, file, shown_as) = match write_inline(artifact, lang) {
             Ok(written) => written,
             Err(e) => {
                 for c in commands {
@@ -359,13 +429,17 @@ impl Checker {
                 return report;
             }
         };
+        let env = sandbox::environment(self.inherited.iter().cloned(), &self.secrets(), dir.path());
         for c in commands {
+            let left = deadline.saturating_duration_since(Instant::now());
             let run = command::Run {
                 argv: &c.argv,
                 file: &file,
                 shown_as: &shown_as,
                 workdir: &self.workdir,
-                timeout: self.timeout,
+                tmp: dir.path(),
+                env: &env,
+                timeout: self.timeout.min(left),
             };
             let outcome = run.run(cancel).await;
             let stop = outcome.verdict == Verdict::Fail || cancel.is_cancelled();
@@ -451,6 +525,19 @@ pub(crate) fn trim_message(message: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A checker for `commands` in `workdir`, with the backend key `sk-local-SECRET-123`.
+    fn checker_with(commands: &[(&str, &str)], workdir: &Path) -> Checker {
+        let mut cfg = Config::with_defaults("/tmp/h".into(), workdir.to_path_buf());
+        cfg.api_key = Some("sk-local-SECRET-123".into());
+        cfg.checks = commands
+            .iter()
+            .map(|(l, c)| check_command(l, c).unwrap())
+            .collect();
+        cfg.check_timeout = Duration::from_secs(20);
+        Checker::new(&cfg)
+    }
+
+
     #[test]
     fn aliases_resolve_to_one_canonical_name() {
         let cases = [
@@ -532,11 +619,7 @@ mod tests {
 
     #[test]
     fn plan_lists_the_parse_then_the_commands() {
-        let checker = Checker {
-            commands: vec![check_command("py", "ruff check {file}").unwrap()],
-            timeout: Duration::from_secs(5),
-            workdir: std::env::temp_dir(),
-        };
+        let checker = checker_with(&[("py", "ruff check {file}")], &std::env::temp_dir());
         let py = Language::from_name("python");
         assert_eq!(checker.plan(py.as_ref()), ["python syntax", "ruff"]);
         let json = Language::from_name("json");
@@ -566,15 +649,8 @@ mod tests {
         assert_eq!(t.chars().count(), MESSAGE_CHARS + 2);
     }
 
-    fn checker_with(commands: &[(&str, &str)], workdir: &Path) -> Checker {
-        Checker {
-            commands: commands
-                .iter()
-                .map(|(l, c)| check_command(l, c).unwrap())
-                .collect(),
-            timeout: Duration::from_secs(20),
-            workdir: workdir.to_path_buf(),
-        }
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(600)
     }
 
     #[tokio::test]
@@ -583,7 +659,9 @@ mod tests {
         let checker = checker_with(&[("python", "sh -c 'exit 0'")], ws.path());
         let lang = Language::from_name("py");
         let cancel = CancellationToken::new();
-        let report = checker.check("def f(:\n", lang.as_ref(), &cancel).await;
+        let report = checker
+            .check("def f(:\n", lang.as_ref(), &cancel, far())
+            .await;
         assert_eq!(report.outcomes.len(), 1);
         let failure = report.failure().unwrap();
         assert_eq!(failure.name, "python syntax");
@@ -591,7 +669,7 @@ mod tests {
         assert!(!report.checked());
 
         let report = checker
-            .check("def f():\n    return 1\n", lang.as_ref(), &cancel)
+            .check("def f():\n    return 1\n", lang.as_ref(), &cancel, far())
             .await;
         assert_eq!(report.names(), "python syntax, sh");
         assert!(report.checked());
@@ -612,6 +690,7 @@ mod tests {
                 "const a: number = 1;\n",
                 Language::from_name("ts").as_ref(),
                 &cancel,
+                far(),
             )
             .await;
         let failure = report.failure().unwrap();
@@ -643,6 +722,7 @@ mod tests {
                 "fun main() {}\n",
                 Language::from_name("kotlin").as_ref(),
                 &cancel,
+                far(),
             )
             .await;
         let verdicts: Vec<Verdict> = report.outcomes.iter().map(|o| o.verdict).collect();
@@ -655,10 +735,66 @@ mod tests {
     async fn no_language_means_no_checks() {
         let checker = checker_with(&[("python", "sh -c 'exit 1'")], &std::env::temp_dir());
         let cancel = CancellationToken::new();
-        let report = checker.check("x", None, &cancel).await;
+        let report = checker.check("x", None, &cancel, far()).await;
         assert!(report.outcomes.is_empty() && !report.checked());
         let md = Language::from_name("md");
-        let report = checker.check("# T\n", md.as_ref(), &cancel).await;
+        let report = checker.check("# T\n", md.as_ref(), &cancel, far()).await;
         assert!(report.outcomes.is_empty());
+    }
+
+    #[tokio::test]
+    async fn check_output_has_the_key_masked() {
+        let ws = tempfile::tempdir().unwrap();
+        let checker = checker_with(
+            &[("python", "sh -c 'echo key sk-local-SECRET-123; exit 1'")],
+            ws.path(),
+        );
+        let cancel = CancellationToken::new();
+        let report = checker
+            .check(
+                "x = 1\n",
+                Language::from_name("py").as_ref(),
+                &cancel,
+                far(),
+            )
+            .await;
+        let failure = report.failure().unwrap();
+        assert_eq!(failure.message, "key <LOCAL_LLM_API_KEY>");
+    }
+
+    #[tokio::test]
+    async fn a_spent_budget_runs_no_command() {
+        let ws = tempfile::tempdir().unwrap();
+        let marker = ws.path().join("ran");
+        let command = format!("sh -c 'touch {}'", marker.display());
+        let checker = checker_with(&[("kotlin", &command)], ws.path());
+        let cancel = CancellationToken::new();
+        let report = checker
+            .check(
+                "fun main() {}\n",
+                Language::from_name("kotlin").as_ref(),
+                &cancel,
+                Instant::now(),
+            )
+            .await;
+        assert_eq!(report.outcomes[0].verdict, Verdict::Timeout);
+        assert!(!marker.exists());
+    }
+
+    #[test]
+    fn guarded_names_the_command_that_runs_the_path() {
+        let ws = tempfile::tempdir().unwrap();
+        let checker = checker_with(
+            &[
+                ("python", "python3 -m py_compile {file}"),
+                ("ts", "./tools/tsc"),
+            ],
+            ws.path(),
+        );
+        let why = checker.guarded("py_compile.py").unwrap();
+        assert!(why.contains("python3 -m py_compile"), "{why}");
+        assert!(checker.guarded("tools/tsc").is_some());
+        assert_eq!(checker.guarded("src/app.py"), None);
+        assert_eq!(checker.is_read_only(), sandbox::enforced());
     }
 }

@@ -322,7 +322,9 @@ fn parse_check_flag(s: &str) -> Result<CheckCommand, String> {
 }
 
 /// The flags' commands, then one per `LOCAL_EXECUTOR_CHECK_<LANG>` variable whose language no
-/// flag names. Blank variables (an unset `${VAR:-}` in `.mcp.json`) are skipped.
+/// flag names. Blank variables (an unset `${VAR:-}` in `.mcp.json`) are skipped. Only a LANG in
+/// the check module's language table makes a command: any other name (a setting that happens to
+/// share the prefix, a typo) is ignored with a warning, never run.
 fn merge_checks(
     flags: &[CheckCommand],
     env: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
@@ -336,6 +338,13 @@ fn merge_checks(
             continue;
         };
         if language == "TIMEOUT" || value.trim().is_empty() {
+            continue;
+        }
+        if crate::check::Lang::from_name(language).is_none() {
+            tracing::warn!(
+                "{key} is ignored: {language} is not a language this server knows; use --check {}=COMMAND for it",
+                language.to_ascii_lowercase()
+            );
             continue;
         }
         let check = crate::check::check_command(language, value)
@@ -536,6 +545,31 @@ mod tests {
         assert_eq!(
             got[3],
             ("typescript", &s(&["tsc", "--noEmit", "{file}"])[..])
+        );
+    }
+
+    #[test]
+    fn only_a_known_language_variable_becomes_a_command() {
+        let env = [
+            ("LOCAL_EXECUTOR_CHECK_CONCURRENCY", "4"),
+            ("LOCAL_EXECUTOR_CHECK_KOTLIN", "ktlint {file}"),
+            ("LOCAL_EXECUTOR_CHECK_", "sh -c 'id'"),
+            ("LOCAL_EXECUTOR_CHECK_TIMEOUT", "5"),
+            ("LOCAL_EXECUTOR_CHECK_PY3", "python3 -m py_compile {file}"),
+            ("LOCAL_EXECUTOR_CHECK_TYPESCRIPT", "tsc --noEmit {file}"),
+        ]
+        .map(|(k, v)| (k.into(), v.into()));
+        let checks = merge_checks(&[], env.into_iter()).unwrap();
+        let got: Vec<(&str, &str)> = checks
+            .iter()
+            .map(|c| (c.language.as_str(), c.command.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("python", "python3 -m py_compile {file}"),
+                ("typescript", "tsc --noEmit {file}")
+            ]
         );
     }
 

@@ -55,7 +55,7 @@ pub(crate) struct Engine {
     limiter: Option<Limiter>,
     /// The backend answered `/running` with something other than llama-swap's list.
     no_running: Arc<AtomicBool>,
-    checker: Checker,
+    pub(crate) checker: Checker,
 }
 
 /// What the model's answer is turned into.
@@ -177,7 +177,14 @@ impl Engine {
             self.cfg.max_context_bytes,
         )?
         .with_protected(&self.cfg.protected)
-        .with_read_secrets(&self.cfg.read_secrets))
+        .with_read_secrets(&self.cfg.read_secrets)
+        .with_guards(
+            self.checker
+                .guards()
+                .iter()
+                .map(|g| (g.pattern.clone(), g.reason.clone()))
+                .collect(),
+        ))
     }
 
     /// The failure a backend error means, with the API key masked: some backends echo it back
@@ -405,7 +412,8 @@ impl Engine {
             let artifact = self.accept(&generation, model, req, language, cap, record)?;
             let problem = match shape.apply(&artifact, &generation.content) {
                 Ok(artifact) => {
-                    let verdicts = self.checker.check(&artifact, language, ct).await;
+                    let deadline = started + self.cfg.total_timeout;
+                    let verdicts = self.checker.check(&artifact, language, ct, deadline).await;
                     if ct.is_cancelled() {
                         return Err(cancelled());
                     }

@@ -1,0 +1,581 @@
+//! Check commands through the real binary: what they may run (nothing a delegation wrote), what
+//! they see (no backend secret), what they may do (the box: no write outside their temporary
+//! folder, no TCP), and how they end (every process of a check dies with its call, within the
+//! call's total budget). Each test reproduces a way the checks were abused or leaked before.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::{Client, Harness, Mock, Reply, is_error, text_of};
+use rmcp::ServiceExt;
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+const KEY: &str = "sk-local-SECRET-123";
+
+async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    tokio::time::timeout(std::time::Duration::from_secs(60), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not happen within 60 s"))
+}
+
+fn only(lines: Vec<Value>) -> Value {
+    assert_eq!(lines.len(), 1, "expected one usage line: {lines:#?}");
+    lines.into_iter().next().unwrap()
+}
+
+/// Whether the kernel boxes checks here (Landlock with truncation confined: ABI 3 or later).
+fn landlock_abi() -> i64 {
+    // SAFETY: the VERSION query reads no memory.
+    unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            1u32,
+        )
+    }
+}
+
+fn boxed_here() -> bool {
+    landlock_abi() >= 3
+}
+
+/// Waits for `pid` to end (a zombie counts) and says whether it did. The kill was sent before
+/// the call returned, so a SIGKILLed process ends at once; the bound only turns a survivor into
+/// a failure instead of a hang.
+fn ends(pid: i32) -> bool {
+    // SAFETY: pidfd_open takes two integers; the fd it returns is closed below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    }
+    let fd = fd as i32;
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; the fd is ours.
+    let ready = unsafe { libc::poll(&mut poll, 1, 30_000) };
+    unsafe { libc::close(fd) };
+    ready == 1
+}
+
+/// The ids of the processes whose command line holds `needle`.
+fn processes_with(needle: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn executable(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// F1, reproduction 1: `python3 -m py_compile` as the check, and a delegation that writes
+/// `py_compile.py`. The write is refused before any generation; and a `py_compile.py` that is
+/// there anyway (the user's, or older) is not what the check imports.
+#[tokio::test]
+async fn a_check_never_runs_a_python_module_the_workspace_holds() {
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_LLM_API_KEY", KEY),
+            ("LOCAL_EXECUTOR_ALLOW_WRITE", "1"),
+            (
+                "LOCAL_EXECUTOR_CHECK_PYTHON",
+                "python3 -m py_compile {file}",
+            ),
+        ],
+    )
+    .await;
+    let ws = h.workspace.path().to_path_buf();
+    for path in ["py_compile.py", "./py_compile/__init__.py", "PY_COMPILE.py"] {
+        let r = h
+            .call(
+                "write_file",
+                json!({"task": "a helper module", "output_path": path}),
+            )
+            .await;
+        let text = text_of(&r);
+        assert!(is_error(&r), "{path}: {text}");
+        assert!(
+            text.contains("bad_request") && text.contains("python3 -m py_compile"),
+            "{path}: {text}"
+        );
+    }
+    assert!(
+        mock.chats().is_empty(),
+        "a refused path costs no generation"
+    );
+    assert!(!ws.join("py_compile.py").exists());
+
+    // The module a delegation could once write, placed by hand: it would print the key.
+    std::fs::write(
+        ws.join("py_compile.py"),
+        "import os, sys\nprint('key:', os.environ.get('LOCAL_LLM_API_KEY'))\nsys.exit(1)\n",
+    )
+    .unwrap();
+    mock.push(Reply::text("def add(a, b):\n    return a + b\n"));
+    let r = h
+        .call(
+            "delegate_code",
+            json!({"task": "add(a,b)", "language": "python"}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(!is_error(&r), "{text}");
+    assert!(
+        text.ends_with("· checked: python syntax, python3]"),
+        "{text}"
+    );
+    assert!(!text.contains(KEY), "{text}");
+    h.stop().await;
+}
+
+/// F1, reproduction 2: a configured `./tools/lint` (0755) rewritten with `overwrite` would run
+/// on the next check. Its folder is refused, whole.
+#[tokio::test]
+async fn a_check_program_in_the_workspace_cannot_be_rewritten() {
+    let mock = Mock::start(&["m"]).await;
+    let home = tempfile::tempdir().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let lint = workspace.path().join("tools/lint");
+    let original = "#!/bin/sh\npython3 -m py_compile \"$1\"\n";
+    executable(&lint, original);
+    let mut env = common::base_env(&mock.url, home.path(), workspace.path());
+    for (k, v) in [
+        ("LOCAL_LLM_MODEL_QUALITY", "m"),
+        ("LOCAL_EXECUTOR_ALLOW_WRITE", "1"),
+        ("LOCAL_EXECUTOR_CHECK_PYTHON", "./tools/lint {file}"),
+    ] {
+        env.push((k.into(), v.into()));
+    }
+    let h = Harness::start_with(env, home, workspace).await;
+    for (path, language) in [("tools/lint", "text"), ("tools/helper.sh", "bash")] {
+        let r = h
+            .call(
+                "write_file",
+                json!({"task": "a lint wrapper", "output_path": path, "overwrite": true, "language": language}),
+            )
+            .await;
+        let text = text_of(&r);
+        assert!(is_error(&r), "{path}: {text}");
+        assert!(
+            text.contains("bad_request") && text.contains("./tools/lint {file}"),
+            "{path}: {text}"
+        );
+    }
+    assert!(mock.chats().is_empty());
+    assert_eq!(std::fs::read_to_string(&lint).unwrap(), original);
+    // A file elsewhere is written as before.
+    mock.push(Reply::text("def f():\n    return 1\n"));
+    let r = h
+        .call(
+            "write_file",
+            json!({"task": "f", "output_path": "src/f.py"}),
+        )
+        .await;
+    assert!(!is_error(&r), "{}", text_of(&r));
+    h.stop().await;
+}
+
+/// A bare program name that `PATH` finds in the workspace (an activated virtualenv) is as much
+/// the workspace's as `./tools/lint`: its environment folder is refused.
+#[tokio::test]
+async fn a_check_program_found_on_path_inside_the_workspace_is_guarded() {
+    let mock = Mock::start(&["m"]).await;
+    let home = tempfile::tempdir().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let bin = workspace.path().join(".venv/bin");
+    executable(
+        &bin.join("lint-4217"),
+        "#!/bin/sh
+exit 0
+",
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut env = common::base_env(&mock.url, home.path(), workspace.path());
+    for (k, v) in [
+        ("PATH", path.as_str()),
+        ("LOCAL_LLM_MODEL_QUALITY", "m"),
+        ("LOCAL_EXECUTOR_ALLOW_WRITE", "1"),
+        ("LOCAL_EXECUTOR_CHECK_PYTHON", "lint-4217 {file}"),
+    ] {
+        env.push((k.into(), v.into()));
+    }
+    let h = Harness::start_with(env, home, workspace).await;
+    let r = h
+        .call(
+            "write_file",
+            json!({"task": "a site hook", "output_path": ".venv/lib/python3.12/site-packages/x.pth", "language": "text"}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(is_error(&r) && text.contains("lint-4217 {file}"), "{text}");
+    assert!(mock.chats().is_empty());
+    h.stop().await;
+}
+
+/// F7: a check sees neither the key nor the credentialed URL, and what it prints reaches the
+/// planner and the model's repair turn with the key masked.
+#[tokio::test]
+async fn a_check_gets_no_secret_and_its_output_is_masked() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text("def f():\n    return 1\n"));
+    mock.push(Reply::text("def f():\n    return 2\n"));
+    let url = mock.url.replace("http://", "http://team:pw-SECRET-456@");
+    // The key is on disk (where a check could read it); the variables must be empty.
+    let secret_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret_file.path(), KEY).unwrap();
+    let check = format!(
+        "sh -c 'echo \"key=$LOCAL_LLM_API_KEY url=$LOCAL_LLM_BASE_URL\"; env | grep -c SECRET; cat {}; exit 1' {{file}}",
+        secret_file.path().display()
+    );
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_BASE_URL", &url),
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_LLM_API_KEY", KEY),
+            ("LOCAL_EXECUTOR_REPAIRS", "1"),
+            ("LOCAL_EXECUTOR_CHECK_PYTHON", &check),
+        ],
+    )
+    .await;
+    let r = h
+        .call("delegate_code", json!({"task": "f", "language": "python"}))
+        .await;
+    let text = text_of(&r);
+    assert!(is_error(&r), "{text}");
+    assert!(
+        text.contains("sh: key= url= 0 <LOCAL_LLM_API_KEY>"),
+        "{text}"
+    );
+    let repair = serde_json::to_string(&mock.chats()[1].body).unwrap();
+    assert!(repair.contains("key= url="), "{repair}");
+    for shown in [&text, &repair] {
+        assert!(!shown.contains("SECRET"), "{shown}");
+    }
+    h.stop().await;
+}
+
+/// F14 and T1: a check whose program exits while its child holds the pipes is judged by its
+/// exit status (not as a timeout), and the child dies with the call. The check timeout is far
+/// longer than the call's budget, so a regression shows as `timed out`.
+#[tokio::test]
+async fn no_process_of_a_check_outlives_its_call() {
+    let mock = Mock::start(&["m"]).await;
+    // First answer: the check fails, telling the pid of the child it leaves behind.
+    mock.push(Reply::text("def f():\n    return 'BAD'\n"));
+    mock.push(Reply::text("def f():\n    return 1\n"));
+    let nonce = format!("3141.{}", std::process::id());
+    // The leader waits until its child is `sleep` (exec'd), so the scan below cannot miss it.
+    let check = format!(
+        "sh -c 'sleep {nonce} & while ! grep -qs {nonce} /proc/$!/cmdline; do :; done; echo \"left $!\"; if grep -q BAD \"$0\"; then exit 1; fi; exit 0' {{file}}"
+    );
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_EXECUTOR_CHECK_PYTHON", &check),
+            ("LOCAL_EXECUTOR_CHECK_TIMEOUT", "600"),
+        ],
+    )
+    .await;
+    let r = bounded(
+        "the checked call",
+        h.call("delegate_code", json!({"task": "f", "language": "python"})),
+    )
+    .await;
+    let text = text_of(&r);
+    assert!(!is_error(&r), "{text}");
+    assert!(
+        text.ends_with("· checked: python syntax, sh · 1 repair]"),
+        "exited 0, so passed: {text}"
+    );
+    let repair = serde_json::to_string(&mock.chats()[1].body).unwrap();
+    let first: i32 = repair
+        .split("left ")
+        .nth(1)
+        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in the repair turn: {repair}"));
+    assert!(ends(first), "the failed check's child {first} lived on");
+    for pid in processes_with(&nonce) {
+        assert!(ends(pid), "the passed check's child {pid} lived on");
+    }
+    h.stop().await;
+}
+
+/// T1 through the binary: cancelling a call kills its check's whole group.
+#[tokio::test]
+async fn a_cancelled_call_kills_its_check_and_the_checks_children() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text("def f():\n    return 1\n"));
+    let nonce = format!("2718.{}", std::process::id());
+    let check = format!("sh -c 'sleep {nonce} & wait' {{file}}");
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_EXECUTOR_CHECK_PYTHON", &check),
+            ("LOCAL_EXECUTOR_CHECK_TIMEOUT", "600"),
+        ],
+    )
+    .await;
+    let handle = h
+        .start_call("delegate_code", json!({"task": "f", "language": "python"}))
+        .await;
+    // The check is running once its sleep exists: an event, not a delay.
+    let pid = bounded("the check's child to start", async {
+        loop {
+            if let Some(pid) = processes_with(&nonce).into_iter().find(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep"))
+            }) {
+                return pid;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    handle
+        .cancel(Some("the planner moved on".into()))
+        .await
+        .unwrap();
+    assert!(ends(pid), "the check's child {pid} survived the cancel");
+    let line = only(bounded("the usage line", h.stop()).await);
+    assert_eq!(line["reason"], "cancelled", "{line}");
+}
+
+/// F22: a check gets at most what is left of the call's total budget.
+#[tokio::test]
+async fn a_check_ends_with_the_calls_total_budget() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text("def f():\n    return 1\n"));
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_LLM_TIMEOUT", "3"),
+            ("LOCAL_EXECUTOR_CHECK_PYTHON", "sh -c 'sleep 900' {file}"),
+            ("LOCAL_EXECUTOR_CHECK_TIMEOUT", "900"),
+        ],
+    )
+    .await;
+    let r = bounded(
+        "a call with a 3 s budget",
+        h.call("delegate_code", json!({"task": "f", "language": "python"})),
+    )
+    .await;
+    let text = text_of(&r);
+    assert!(text.ends_with("· unchecked: sh timed out]"), "{text}");
+    h.stop().await;
+}
+
+/// The box (issue 18): a check that writes into the workspace or connects to a port the test
+/// opened is stopped; it is the check's fault (no repair asked of the model), and the workspace
+/// is unchanged.
+#[tokio::test]
+async fn a_boxed_check_cannot_write_the_workspace_or_use_the_network() {
+    if !boxed_here() {
+        eprintln!("no Landlock here: the box is not enforced, nothing to test");
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let write = "sh -c 'echo pwned > pwned' {file}".to_string();
+    let connect = format!(
+        "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}))' {{file}}"
+    );
+    for (check, name) in [(write, "sh"), (connect, "python3")] {
+        let mock = Mock::start(&["m"]).await;
+        mock.push(Reply::text("def f():\n    return 1\n"));
+        let h = Harness::start(
+            &mock,
+            &[
+                ("LOCAL_LLM_MODEL_QUALITY", "m"),
+                ("LOCAL_EXECUTOR_CHECK_PYTHON", &check),
+            ],
+        )
+        .await;
+        let r = h
+            .call("delegate_code", json!({"task": "f", "language": "python"}))
+            .await;
+        let text = text_of(&r);
+        assert!(!is_error(&r), "the model is not blamed: {text}");
+        assert!(
+            text.ends_with(&format!("· unchecked: {name} crashed]")),
+            "{text}"
+        );
+        assert_eq!(mock.chats().len(), 1, "no repair is asked for");
+        assert_eq!(
+            std::fs::read_dir(h.workspace.path()).unwrap().count(),
+            0,
+            "the workspace is unchanged"
+        );
+        let line = only(h.stop().await);
+        assert_eq!(line["checks"][1]["verdict"], "error", "{line}");
+    }
+    let accepted = listener.accept();
+    assert!(
+        accepted
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "a check connected: {accepted:?}"
+    );
+}
+
+/// The server started as if the kernel had no Landlock: a seccomp filter makes Landlock's
+/// system calls fail with ENOSYS, as on a kernel built without it.
+async fn start_without_landlock(env: &[(&str, &str)]) -> Harness {
+    let mock_url = "http://127.0.0.1:9";
+    let home = tempfile::tempdir().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let mut all = common::base_env(mock_url, home.path(), workspace.path());
+    all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let cmd = tokio::process::Command::new(common::bin()).configure(|c| {
+        c.env_clear();
+        c.env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in &all {
+            c.env(k, v);
+        }
+        // SAFETY: the closure makes two system calls on data built before the fork.
+        unsafe {
+            c.pre_exec(no_landlock);
+        }
+    });
+    let transport = TokioChildProcess::new(cmd).unwrap();
+    let (tx, progress) = mpsc::unbounded_channel();
+    let client = Client { progress: tx }.serve(transport).await.unwrap();
+    Harness {
+        client,
+        progress,
+        home,
+        workspace,
+    }
+}
+
+fn no_landlock() -> std::io::Result<()> {
+    const ENOSYS: u32 = libc::ENOSYS as u32;
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    // Load the syscall number; Landlock's three calls (444–446) get ENOSYS, the rest pass.
+    let filter = [
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+        jump(libc::SYS_landlock_create_ruleset as u32, 3, 0),
+        jump(libc::SYS_landlock_add_rule as u32, 2, 0),
+        jump(libc::SYS_landlock_restrict_self as u32, 1, 0),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | ENOSYS,
+        ),
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at `filter`, which lives until the call returns.
+    unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            || libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &prog as *const libc::sock_fprog,
+            ) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+async fn read_only_hint(h: &Harness) -> Option<bool> {
+    let tools = h.client.list_all_tools().await.unwrap();
+    let code = tools.iter().find(|t| t.name == "delegate_code").unwrap();
+    code.annotations.as_ref().unwrap().read_only_hint
+}
+
+/// `delegate_code` is read-only only while everything it can trigger is: with no check command,
+/// or with the box in force; a check that runs unboxed could write anything.
+#[tokio::test]
+async fn delegate_code_is_read_only_only_while_its_checks_cannot_write() {
+    let check = (
+        "LOCAL_EXECUTOR_CHECK_PYTHON",
+        "python3 -m py_compile {file}",
+    );
+    let mock = Mock::start(&["m"]).await;
+    let h = Harness::start(&mock, &[check]).await;
+    assert_eq!(read_only_hint(&h).await, Some(boxed_here()));
+    h.stop().await;
+
+    let h = start_without_landlock(&[check]).await;
+    assert_eq!(read_only_hint(&h).await, Some(false));
+    h.stop().await;
+    let h = start_without_landlock(&[]).await;
+    assert_eq!(read_only_hint(&h).await, Some(true));
+    h.stop().await;
+}
+
+/// `doctor` says how strong the box is here.
+#[tokio::test]
+async fn doctor_reports_the_box() {
+    let home = tempfile::tempdir().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(common::bin())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LOCAL_LLM_BASE_URL", "http://127.0.0.1:9")
+        .env("LOCAL_EXECUTOR_HOME", home.path())
+        .env("LOCAL_EXECUTOR_WORKSPACE", workspace.path())
+        .env("LOCAL_EXECUTOR_LOG", "off")
+        .env("LOCAL_LLM_CONNECT_TIMEOUT", "1")
+        .env(
+            "LOCAL_EXECUTOR_CHECK_PYTHON",
+            "python3 -m py_compile {file}",
+        )
+        .arg("doctor")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let expected = if boxed_here() {
+        format!(
+            "✔ check commands run in a Landlock box (ABI {})",
+            landlock_abi()
+        )
+    } else {
+        "– check commands run unboxed".to_string()
+    };
+    assert!(stdout.contains(&expected), "{stdout}");
+}
