@@ -27,5 +27,6 @@ pub mod request;
 pub mod server;
 pub mod sse;
 pub mod stats;
+pub mod text;
 pub mod usage;
 pub mod workspace;

@@ -79,7 +79,7 @@ pub struct FilesRequest {
     pub context_files: Vec<String>,
     #[serde(default)]
     pub tier: Tier,
-    /// Rewrite existing files whole instead of editing them.
+    /// Rewrite existing files whole (the model gets each file) rather than by blocks.
     #[serde(default)]
     pub overwrite: bool,
 }

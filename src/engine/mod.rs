@@ -63,10 +63,12 @@ pub(crate) struct Engine {
 pub(crate) enum Shape<'a> {
     /// A whole artifact: cleaned, then checked.
     Whole,
-    /// The whole new content of an existing file; coming back unchanged is a failure.
+    /// The whole new content of an existing file ([`edit::whole`]): laid on the original's
+    /// shape; coming back unchanged is a failure.
     WholeEdit { original: &'a str },
-    /// SEARCH/REPLACE blocks, applied to the original.
-    Blocks { original: &'a str },
+    /// SEARCH/REPLACE blocks for the file at `path`, applied to the original
+    /// ([`edit::apply_answer`]).
+    Blocks { original: &'a str, path: &'a str },
 }
 
 /// An artifact that passed, with what it took.
@@ -77,17 +79,30 @@ pub(crate) struct Checked {
 }
 
 impl Shape<'_> {
-    /// The new content from a cleaned answer (or, for blocks, the raw one), or what is wrong.
-    fn apply(&self, cleaned: &str, raw: &str) -> Result<String, edit::EditError> {
+    /// The new content from the model's raw answer (`cleaned` is that answer cleaned as an
+    /// artifact), or what is wrong with it.
+    fn apply(
+        &self,
+        cleaned: &str,
+        raw: &str,
+        language: Option<&Language>,
+    ) -> Result<String, edit::EditError> {
         match self {
             Shape::Whole => Ok(cleaned.to_string()),
-            Shape::WholeEdit { original } if cleaned == *original => Err(edit::EditError {
-                problem: edit::Problem::NoChange,
-                message: "the file came back unchanged; make the change the task asks for"
-                    .to_string(),
-            }),
-            Shape::WholeEdit { .. } => Ok(cleaned.to_string()),
-            Shape::Blocks { original } => edit::apply(original, &edit::parse(raw)?),
+            Shape::WholeEdit { original } => {
+                edit::whole(original, raw, language.map(Language::name))
+            }
+            Shape::Blocks { original, path } => edit::apply_answer(original, path, raw),
+        }
+    }
+
+    /// What a repair turn asks for; `result` is the content that failed a check, when the
+    /// answer could be applied at all.
+    fn redo<'r>(&self, result: Option<&'r str>) -> prompt::Redo<'r> {
+        match self {
+            Shape::Whole => prompt::Redo::Artifact,
+            Shape::WholeEdit { .. } => prompt::Redo::File,
+            Shape::Blocks { .. } => prompt::Redo::Blocks { result },
         }
     }
 }
@@ -402,7 +417,7 @@ impl Engine {
             };
             record.finish_reason = generation.finish_reason.clone();
             let artifact = self.accept(&generation, model, req, language, cap, record)?;
-            let problem = match shape.apply(&artifact, &generation.content) {
+            let (problem, result) = match shape.apply(&artifact, &generation.content, language) {
                 Ok(artifact) => {
                     let verdicts = self.checker.check(&artifact, language, ct).await;
                     if ct.is_cancelled() {
@@ -412,13 +427,13 @@ impl Engine {
                     record.checked = verdicts.checked();
                     match verdicts.failure() {
                         None => return Ok(artifact),
-                        Some(o) => format!("{}: {}", o.name, o.message),
+                        Some(o) => (format!("{}: {}", o.name, o.message), Some(artifact)),
                     }
                 }
                 Err(e) if e.problem == edit::Problem::Emptied => {
                     return Err(Failure::new(Reason::InvalidOutput, e.message));
                 }
-                Err(e) => e.message,
+                Err(e) => (e.message, None),
             };
             if repairs_left == 0 {
                 return Err(Failure::new(
@@ -432,7 +447,12 @@ impl Engine {
                 progress,
                 format!("repairing: {}", crate::failure::one_line(&problem, 60)),
             );
-            messages = prompt::repair(messages, &generation.content, &problem);
+            messages = prompt::repair(
+                messages,
+                &generation.content,
+                &problem,
+                shape.redo(result.as_deref()),
+            );
         }
     }
 
