@@ -754,7 +754,7 @@ async fn a_blocks_repair_asks_for_blocks_and_quotes_the_failing_lines() {
         "m.py",
         &original,
         &[
-            "<<<<<<< SEARCH\ndef f3(x):\n=======\ndef f3(x:\n>>>>>>> REPLACE\n",
+            "<<<<<<< SEARCH\n    return x + 3\n=======\n    return x + 3 3\n>>>>>>> REPLACE\n",
             "<<<<<<< SEARCH\ndef f3(x):\n=======\ndef f3(x, y=0):\n>>>>>>> REPLACE\n",
         ],
         json!({}),
@@ -767,8 +767,8 @@ async fn a_blocks_repair_asks_for_blocks_and_quotes_the_failing_lines() {
     assert!(repair.contains("SEARCH/REPLACE blocks"), "{repair}");
     assert!(!repair.contains("whole corrected artifact"), "{repair}");
     // The line the check names, from a file the model never saw, is quoted with its text.
-    assert!(repair.contains("> def f3(x:"), "{repair}");
-    assert!(repair.contains("    return x + 2"), "{repair}");
+    assert!(repair.contains(">     return x + 3 3\n"), "{repair}");
+    assert!(repair.contains("  def f3(x):\n"), "{repair}");
 }
 
 #[tokio::test]
