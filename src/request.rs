@@ -35,7 +35,7 @@ pub struct CodeRequest {
     #[schemars(skip)]
     #[arg(long)]
     pub output_path: Option<String>,
-    /// Replace an existing file at --output-path.
+    /// Rewrite an existing file at --output-path whole, from its current text.
     #[serde(default)]
     #[schemars(skip)]
     #[arg(long)]

@@ -205,7 +205,7 @@ impl Engine {
     /// result is checked and written only if the file did not change on disk meanwhile. The
     /// receipt is a diff, and the usage record counts the added lines as landed on disk.
     #[allow(clippy::too_many_arguments)]
-    async fn edit(
+    pub(super) async fn edit(
         &self,
         f: &FileTask,
         req: &FilesRequest,

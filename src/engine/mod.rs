@@ -25,7 +25,7 @@ use crate::edit;
 use crate::failure::{Failure, Reason};
 use crate::limiter::{Limiter, Permit};
 use crate::models;
-use crate::request::CodeRequest;
+use crate::request::{CodeRequest, FileTask, FilesRequest};
 use crate::usage::{UsageRecord, Verdict};
 use crate::workspace::Workspace;
 use generate::{Call, Generation, PROGRESS_INTERVAL};
@@ -268,6 +268,28 @@ impl Engine {
             }
             _ => String::new(),
         };
+        // An existing file is never regenerated from the task alone: `overwrite` rewrites it
+        // whole from its current text, as `delegate_files` does.
+        if let (Some(path), Some(ws)) = (req.output_path(), &workspace)
+            && req.overwrite
+            && ws.root().join(ws.check_write_path(path)?).is_file()
+        {
+            let src = ws.read_for_edit(path)?;
+            let file = FileTask {
+                path: path.to_string(),
+                task: req.task.clone(),
+                language: req.language.clone(),
+            };
+            let call = FilesRequest {
+                context: req.context.clone(),
+                tier: req.tier,
+                overwrite: true,
+                ..FilesRequest::default()
+            };
+            return self
+                .edit(&file, &call, src, &files, progress, ct, record)
+                .await;
+        }
         let messages = prompt::messages(&prompt::Spec {
             task: &req.task,
             context: req.context(),
