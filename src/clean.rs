@@ -36,10 +36,7 @@ pub(crate) fn clean(raw: &str, language: Option<&str>) -> String {
 /// The inside of a Markdown fence that wraps the whole of `text` (blank lines around it
 /// allowed), with the fence's opening line; `None` when no fence wraps it all. Lines keep their
 /// `\r`. For a whole-file edit, where nothing else of [`clean`] applies.
-pub(crate) fn unwrap_fence<'a>(
-    text: &'a str,
-    language: Option<&str>,
-) -> Option<(&'a str, String)> {
+pub(crate) fn unwrap_fence<'a>(text: &'a str, language: Option<&str>) -> Option<(&'a str, String)> {
     let open = text.split('\n').find(|l| !l.trim().is_empty())?;
     let lines: Vec<&str> = text.split('\n').collect();
     let inner = unfence(trim_blank(&lines), Format::of(language))?;
@@ -128,7 +125,11 @@ impl Think {
     pub(crate) fn new(closes: usize) -> Think {
         Think {
             start: 0,
-            phase: if closes == 0 { Phase::Done } else { Phase::Head },
+            phase: if closes == 0 {
+                Phase::Done
+            } else {
+                Phase::Head
+            },
             closes,
         }
     }
@@ -140,9 +141,13 @@ impl Think {
     }
 
     /// The answer of a whole text: what follows the thinking, empty while a block is open.
-    pub(crate) fn answer_of<'a>(mut self, text: &'a str) -> &'a str {
+    pub(crate) fn answer_of(mut self, text: &str) -> &str {
         self.advance(text, true);
-        if self.is_open() { "" } else { &text[self.start..] }
+        if self.is_open() {
+            ""
+        } else {
+            &text[self.start..]
+        }
     }
 
     /// Whether a leading block is open (the model is, or stopped, thinking).

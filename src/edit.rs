@@ -287,9 +287,8 @@ fn addressed_to(path: &str, block: &Block, n: usize) -> Result<(), EditError> {
         return Ok(());
     };
     let (name, path) = (name.trim_start_matches("./"), path.trim_start_matches("./"));
-    let same = name == path
-        || path.ends_with(&format!("/{name}"))
-        || name.ends_with(&format!("/{path}"));
+    let same =
+        name == path || path.ends_with(&format!("/{name}")) || name.ends_with(&format!("/{path}"));
     if same {
         return Ok(());
     }
@@ -341,7 +340,11 @@ pub(crate) fn apply(content: &str, blocks: &[Block]) -> Result<String, EditError
 /// original's are the answer's framing and go. Nothing else of the artifact cleaning applies: a
 /// file is not trimmed, and a `</think>` line it holds is its own. The same file back is
 /// [`Problem::NoChange`].
-pub(crate) fn whole(original: &str, raw: &str, language: Option<&str>) -> Result<String, EditError> {
+pub(crate) fn whole(
+    original: &str,
+    raw: &str,
+    language: Option<&str>,
+) -> Result<String, EditError> {
     // A closing tag the file does not hold ends the model's thinking; one it holds is content.
     let closes = |t: &str| t.matches("</think>").count();
     let answer =
@@ -628,9 +631,12 @@ pub(crate) fn diff(old: &str, new: &str, max_lines: usize) -> Diff {
             similar::ChangeTag::Insert => {
                 added += 1;
                 // What lands on disk: the line's own text and ending, not the marks shown.
-                added_chars += change.new_index().and_then(|i| new.lines.get(i)).map_or(0, |l| {
-                    l.text.chars().count() + l.eol.map_or(0, |e| e.as_str().len())
-                });
+                added_chars += change
+                    .new_index()
+                    .and_then(|i| new.lines.get(i))
+                    .map_or(0, |l| {
+                        l.text.chars().count() + l.eol.map_or(0, |e| e.as_str().len())
+                    });
             }
             similar::ChangeTag::Delete => removed += 1,
             similar::ChangeTag::Equal => {}
@@ -911,5 +917,127 @@ mod tests {
         let r = receipt("src/x.py", &diff(&big_old, &big_new, 80));
         assert!(r.starts_with("edited src/x.py · +1 −2 lines\n@@ "), "{r}");
         assert!(r.lines().count() < 20, "{r}");
+    }
+
+    #[test]
+    fn a_block_edit_keeps_each_lines_ending_and_the_bom() {
+        let content = "\u{feff}a\r\nb\nc\r\nd";
+        assert_eq!(
+            edit(
+                content,
+                "<<<<<<< SEARCH\nb\n=======\nB\nB2\n>>>>>>> REPLACE"
+            )
+            .unwrap(),
+            "\u{feff}a\r\nB\nB2\nc\r\nd"
+        );
+        // A line added after a last line without an ending: the file still ends without one.
+        assert_eq!(
+            edit(content, "<<<<<<< SEARCH\nd\n=======\nd\ne\n>>>>>>> REPLACE").unwrap(),
+            "\u{feff}a\r\nb\nc\r\nd\r\ne"
+        );
+    }
+
+    #[test]
+    fn a_loose_match_reindents_every_line_into_the_files_style() {
+        let tabs = "def target(a):\n\tif a:\n\t\treturn 1\n\treturn 2\n";
+        let answer = "<<<<<<< SEARCH\ndef target(a):\n    if a:\n        return 1\n=======\ndef target(a):\n    if a:\n        for i in a:\n            yield i\n    else:\n        return 10\n>>>>>>> REPLACE";
+        assert_eq!(
+            edit(tabs, answer).unwrap(),
+            "def target(a):\n\tif a:\n\t\tfor i in a:\n\t\t\tyield i\n\telse:\n\t\treturn 10\n\treturn 2\n"
+        );
+        // Two-space file, four-space model.
+        let two = "class A:\n  def f(self):\n    return 1\n";
+        let answer = "<<<<<<< SEARCH\n    def f(self):\n        return 1\n=======\n    def f(self):\n        if self:\n            return 2\n        return 1\n>>>>>>> REPLACE";
+        assert_eq!(
+            edit(two, answer).unwrap(),
+            "class A:\n  def f(self):\n    if self:\n      return 2\n    return 1\n"
+        );
+    }
+
+    #[test]
+    fn blocks_drafted_while_thinking_are_dropped_and_blocks_for_another_file_refused() {
+        let answer = "<think>\n<<<<<<< SEARCH\nx = 1\n=======\nx = 9\n>>>>>>> REPLACE\n</think>\n<<<<<<< SEARCH\ny = 2\n=======\ny = 3\n>>>>>>> REPLACE\n";
+        let content = "x = 1\ny = 2\n";
+        assert_eq!(
+            apply_answer(content, "a.py", answer).unwrap(),
+            "x = 1\ny = 3\n"
+        );
+        // A model still thinking when it stopped has no blocks.
+        let e = apply_answer(
+            content,
+            "a.py",
+            "<think>\n<<<<<<< SEARCH\nx = 1\n=======\nx = 9\n>>>>>>> REPLACE\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.problem, Problem::NoBlocks);
+        let named = |name: &str| {
+            format!("{name}\n<<<<<<< SEARCH\ny = 2\n=======\ny = 3\n>>>>>>> REPLACE\n")
+        };
+        for ok in ["src/a.py", "a.py", "./src/a.py", "/repo/src/a.py"] {
+            assert!(
+                apply_answer(content, "src/a.py", &named(ok)).is_ok(),
+                "{ok}"
+            );
+        }
+        let e = apply_answer(content, "src/a.py", &named("src/b.py")).unwrap_err();
+        assert!(
+            e.message.contains("addressed to `src/b.py`"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn a_whole_file_answer_takes_the_originals_shape() {
+        // Think, fence and blank lines around it go; the file's CRLF and missing final newline stay.
+        assert_eq!(
+            whole(
+                "a = 1\r\nb = 2",
+                "<think>plan</think>\n\n```python\na = 1\nb = 3\n```\n\n",
+                Some("python")
+            )
+            .unwrap(),
+            "a = 1\r\nb = 3"
+        );
+        // Blank lines the file has at either end stay.
+        assert_eq!(whole("\nx\n\n", "x2\n", None).unwrap(), "x2\n");
+        assert_eq!(
+            whole("\nx\n\n", "\n\n\nx2\n\n\n", None).unwrap(),
+            "\nx2\n\n"
+        );
+        // The same file back, in other endings, is unchanged.
+        let e = whole("a\r\nb\r\n", "a\nb", None).unwrap_err();
+        assert_eq!(e.problem, Problem::NoChange);
+        let e = whole("a\n", "\n\n", None).unwrap_err();
+        assert_eq!(e.problem, Problem::Emptied);
+        // A file that is a fenced block keeps its fence; a `</think>` line of the file stays.
+        assert_eq!(
+            whole("```\nx\n```\n", "```\ny\n```", Some("markdown")).unwrap(),
+            "```\ny\n```\n"
+        );
+        assert_eq!(
+            whole("a\n</think>\nb\n", "a\n</think>\nc\n", None).unwrap(),
+            "a\n</think>\nc\n"
+        );
+    }
+
+    #[test]
+    fn the_diff_shows_a_change_of_line_ending_bom_or_final_newline() {
+        let d = diff("a\r\nb\r\n", "a\r\nb\n", 80);
+        assert_eq!((d.added, d.removed), (1, 1));
+        assert_eq!(d.text, "@@ -1,2 +1,2 @@\n a␍\n-b␍\n+b\n");
+        let d = diff("x\ny", "x\ny\n", 80);
+        assert_eq!((d.added, d.removed), (1, 1));
+        assert!(
+            d.text.contains("\\ No newline at end of file"),
+            "{}",
+            d.text
+        );
+        let d = diff("\u{feff}p\n", "p\n", 80);
+        assert_eq!(d.text, "@@ -1 +1 @@\n-[BOM]p\n+p\n");
+        // A uniformly CRLF file shows no marks, and disk characters count its real endings.
+        let d = diff("a\r\nb\r\n", "a\r\nc\r\n", 80);
+        assert_eq!(d.text, "@@ -1,2 +1,2 @@\n a\n-b\n+c\n");
+        assert_eq!(d.added_chars, 3);
     }
 }

@@ -138,9 +138,7 @@ impl Doc {
             for (k, j) in n.enumerate() {
                 let eol = match tag {
                     similar::DiffTag::Equal => self.lines[o.start + k].eol,
-                    similar::DiffTag::Replace => {
-                        self.lines[(o.start + k).min(o.end - 1)].eol
-                    }
+                    similar::DiffTag::Replace => self.lines[(o.start + k).min(o.end - 1)].eol,
                     _ => Some(self.eol_near(o.start)),
                 };
                 lines.push(Line {
@@ -178,7 +176,8 @@ pub(crate) fn end_new(text: &str) -> String {
     if body.is_empty() {
         return String::new();
     }
-    let crlf = text.matches("\r\n").count() + usize::from(text.trim_end_matches('\n').ends_with('\r'));
+    let crlf =
+        text.matches("\r\n").count() + usize::from(text.trim_end_matches('\n').ends_with('\r'));
     let lf = text.matches('\n').count() - text.matches("\r\n").count();
     let eol = if crlf > lf { Eol::CrLf } else { Eol::Lf };
     format!("{body}{}", eol.as_str())
@@ -243,7 +242,10 @@ pub(crate) fn leading(line: &str) -> &str {
 
 /// Columns of an indentation, a tab counting `tab` columns.
 pub(crate) fn columns(indent: &str, tab: usize) -> usize {
-    indent.chars().map(|c| if c == '\t' { tab } else { 1 }).sum()
+    indent
+        .chars()
+        .map(|c| if c == '\t' { tab } else { 1 })
+        .sum()
 }
 
 #[cfg(test)]
@@ -287,7 +289,10 @@ mod tests {
         assert_eq!(d.reshape(&texts("\u{feff}p = 2")), "\u{feff}p = 2\n");
         // A mixed file keeps each line's ending; an added line takes its neighbour's.
         let d = Doc::split("a\r\nb\nc\r\nd\n");
-        assert_eq!(d.reshape(&texts("a\nb\nB2\nc\nD\n")), "a\r\nb\nB2\nc\r\nD\n");
+        assert_eq!(
+            d.reshape(&texts("a\nb\nB2\nc\nD\n")),
+            "a\r\nb\nB2\nc\r\nD\n"
+        );
         assert_eq!(d.reshape(&texts("a\nb\nc\nd\n")), "a\r\nb\nc\r\nd\n");
     }
 
@@ -302,7 +307,10 @@ mod tests {
 
     #[test]
     fn indentation_style_is_read_from_the_lines() {
-        assert_eq!(Indent::of(["def f():", "\tif a:", "\t\treturn 1"]), Indent::Tabs);
+        assert_eq!(
+            Indent::of(["def f():", "\tif a:", "\t\treturn 1"]),
+            Indent::Tabs
+        );
         assert_eq!(Indent::of(["def f():", "  x", "    y"]), Indent::Spaces(2));
         assert_eq!(Indent::of(["x"]), Indent::Spaces(4));
         assert_eq!(Indent::Tabs.repeat(2), "\t\t");

@@ -93,7 +93,10 @@ async fn overwrite_from_the_shell_rewrites_an_existing_file_from_its_text() {
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.starts_with("edited m.py · +1 −1 lines\n"), "{stdout}");
+    assert!(
+        stdout.starts_with("edited m.py · +1 −1 lines\n"),
+        "{stdout}"
+    );
     let user = mock.chats()[0].body["messages"][1]["content"]
         .as_str()
         .unwrap()

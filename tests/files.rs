@@ -537,12 +537,7 @@ async fn a_whole_file_edit_keeps_crlf_the_bom_and_a_missing_final_newline() {
             "p = 1\nq = 3\n",
             "\u{feff}p = 1\nq = 3\n",
         ),
-        (
-            "nonl.py",
-            "x = 1\ny = 2",
-            "x = 1\ny = 3\n",
-            "x = 1\ny = 3",
-        ),
+        ("nonl.py", "x = 1\ny = 2", "x = 1\ny = 3\n", "x = 1\ny = 3"),
         // Thinking first, the answer fenced, the model's line endings CRLF: none of it lands.
         (
             "mixed.py",
@@ -594,8 +589,15 @@ async fn a_whole_file_edit_keeps_the_files_own_fences_and_think_lines() {
         &[],
     )
     .await;
-    assert_eq!(after, doc.replace("Then the text.", "Then the answer."), "{text}");
-    assert!(text.starts_with("edited qwen3.md · +1 −1 lines\n"), "{text}");
+    assert_eq!(
+        after,
+        doc.replace("Then the text.", "Then the answer."),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("edited qwen3.md · +1 −1 lines\n"),
+        "{text}"
+    );
     // With the model's own thinking before it (Qwen3's orphan closing tag), that goes.
     let answer = format!(
         "The task wants the last line.\n</think>\n\n{}",
@@ -616,7 +618,9 @@ async fn an_unchanged_answer_is_reported_unchanged_not_as_an_edit() {
     )
     .await;
     assert!(
-        text.starts_with("DELEGATION_FAILED (invalid_output): same.py: the file came back unchanged"),
+        text.starts_with(
+            "DELEGATION_FAILED (invalid_output): same.py: the file came back unchanged"
+        ),
         "{text}"
     );
     assert_eq!(after, "x = 1\ny = 2");
@@ -643,19 +647,29 @@ async fn blocks_drafted_inside_think_are_never_applied() {
     let original = long_module();
     let answer = "<think>\nFirst idea, a draft:\n<<<<<<< SEARCH\ndef f1(x):\n=======\ndef f1_draft(x):\n>>>>>>> REPLACE\nNo wait, the task says f2 only.\n</think>\n<<<<<<< SEARCH\ndef f2(x):\n=======\ndef g2(x):\n>>>>>>> REPLACE\n";
     let (text, after, _, _) = edit_once("m.py", &original, &[answer], json!({}), &[]).await;
-    assert_eq!(after, original.replace("def f2(x):", "def g2(x):"), "{text}");
+    assert_eq!(
+        after,
+        original.replace("def f2(x):", "def g2(x):"),
+        "{text}"
+    );
     assert!(text.starts_with("edited m.py · +1 −1 lines\n"), "{text}");
     // The same with Qwen3's orphan closing tag.
     let answer = answer.replacen("<think>\n", "", 1);
     let (text, after, _, _) = edit_once("m.py", &original, &[&answer], json!({}), &[]).await;
-    assert_eq!(after, original.replace("def f2(x):", "def g2(x):"), "{text}");
+    assert_eq!(
+        after,
+        original.replace("def f2(x):", "def g2(x):"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn a_loose_match_in_a_tab_indented_file_writes_tabs() {
     let mut original = String::new();
     for i in 0..30 {
-        original.push_str(&format!("def f{i}(a):\n\tif a:\n\t\treturn {i}\n\treturn 0\n\n"));
+        original.push_str(&format!(
+            "def f{i}(a):\n\tif a:\n\t\treturn {i}\n\treturn 0\n\n"
+        ));
     }
     original.push_str("def target(a):\n\tif a:\n\t\treturn 1\n\treturn 2\n");
     let answer = "<<<<<<< SEARCH\ndef target(a):\n    if a:\n        return 1\n=======\ndef target(a):\n    if a:\n        if a > 9:\n            return 9\n        return 10\n>>>>>>> REPLACE\n";
@@ -687,7 +701,10 @@ async fn a_block_edit_of_a_mixed_file_keeps_every_lines_ending() {
         original.replace("line 70\r\n", "line seventy\r\n"),
         "{text}"
     );
-    assert!(text.starts_with("edited mixed.txt · +1 −1 lines\n"), "{text}");
+    assert!(
+        text.starts_with("edited mixed.txt · +1 −1 lines\n"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -701,10 +718,7 @@ async fn overwrite_sends_the_file_to_the_model_and_answers_with_a_diff() {
         .map(|l| format!("{l}\n"))
         .collect();
     assert_eq!(original.lines().count(), 200);
-    let changed = original.replace(
-        "def f3(x):\n",
-        "def f3(x):\n    \"\"\"Add three.\"\"\"\n",
-    );
+    let changed = original.replace("def f3(x):\n", "def f3(x):\n    \"\"\"Add three.\"\"\"\n");
     let (text, after, usage, chats) = edit_once(
         "m.py",
         &original,
@@ -717,7 +731,10 @@ async fn overwrite_sends_the_file_to_the_model_and_answers_with_a_diff() {
     assert!(text.starts_with("edited m.py · +1 −0 lines\n@@ "), "{text}");
     assert!(text.contains("+    \"\"\"Add three.\"\"\""), "{text}");
     let user = chats[0].body["messages"][1]["content"].as_str().unwrap();
-    assert!(user.contains("def f99(x):\n    return x + 99"), "the file is in the prompt");
+    assert!(
+        user.contains("def f99(x):\n    return x + 99"),
+        "the file is in the prompt"
+    );
     assert_eq!(usage["disk_chars"], "    \"\"\"Add three.\"\"\"\n".len());
     // An answer of the one function it was asked about does not replace the file whole: it is
     // a diff the planner reads, and nothing is hidden.
@@ -736,8 +753,14 @@ async fn overwrite_sends_the_file_to_the_model_and_answers_with_a_diff() {
 #[tokio::test]
 async fn overwrite_of_a_file_too_large_to_rewrite_whole_is_refused() {
     let original = "x = 1\n".repeat(20_000);
-    let (text, after, _, chats) =
-        edit_once("big.py", &original, &["x = 2\n"], json!({"overwrite": true}), &[]).await;
+    let (text, after, _, chats) = edit_once(
+        "big.py",
+        &original,
+        &["x = 2\n"],
+        json!({"overwrite": true}),
+        &[],
+    )
+    .await;
     assert!(
         text.starts_with("DELEGATION_FAILED (bad_request): big.py: "),
         "{text}"

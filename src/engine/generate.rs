@@ -171,7 +171,9 @@ it, or when the prompt is over the context size)"
         // The whole text read once more as cleaning reads it, so "only thought" means the same
         // here as there (a closing tag at the very end is decided only now).
         let answer = Think::new(usize::MAX).answer_of(&self.content);
-        let thought = self.content[..self.content.len() - answer.len()].chars().count();
+        let thought = self.content[..self.content.len() - answer.len()]
+            .chars()
+            .count();
         Ok(Generation {
             completion_tokens: self.tokens(),
             thought_chars: self.reasoning_chars + thought,
