@@ -1,7 +1,8 @@
 //! Pure text work on what the model wrote: drop think blocks, a markdown fence that wraps the
 //! whole answer and a chatter line before it, end with one line ending; then check the artifact
 //! parses for its language. A fence that does not wrap everything is content, and nothing here
-//! alters the inside of the artifact.
+//! alters the inside of the artifact. [`Think`] is the one reader of think tags: cleaning, edits
+//! and the stream's collector all ask it where the thinking ends.
 
 const FENCE_MIN: usize = 3;
 
@@ -89,6 +90,13 @@ const THINK_CLOSE: &str = "</think>";
 /// thinking when it stopped.
 pub(crate) fn strip_think(raw: &str) -> &str {
     Think::new(usize::MAX).answer_of(raw)
+}
+
+/// Whether a whole answer is all thinking: a leading `<think>` block that never closed.
+pub(crate) fn still_thinking(raw: &str) -> bool {
+    let mut t = Think::new(usize::MAX);
+    t.advance(raw, true);
+    t.is_open()
 }
 
 /// Where a model's thinking ends in its content: the one reader of think tags, used on a whole

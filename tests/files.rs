@@ -813,3 +813,18 @@ async fn a_block_addressed_to_another_file_is_refused() {
     let repair = chats[1].body["messages"][3]["content"].as_str().unwrap();
     assert!(repair.contains("addressed to `other.py`"), "{repair}");
 }
+
+#[tokio::test]
+async fn a_file_that_ends_with_a_think_line_is_edited_not_reported_empty() {
+    // Cleaned as a new artifact, this answer is empty: all of it stands before a `</think>`.
+    let doc = "End the block with:\n</think>\n";
+    let (text, after, _, _) = edit_once(
+        "tags.md",
+        doc,
+        &["Close the block with:\n</think>\n"],
+        json!({}),
+        &[],
+    )
+    .await;
+    assert_eq!(after, "Close the block with:\n</think>\n", "{text}");
+}

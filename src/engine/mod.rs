@@ -438,7 +438,7 @@ impl Engine {
                 Err(f) => return Err(self.explain_missing_model(f, model).await),
             };
             record.finish_reason = generation.finish_reason.clone();
-            let artifact = self.accept(&generation, model, req, language, cap, record)?;
+            let artifact = self.accept(&generation, model, req, (shape, language), cap, record)?;
             let (problem, result) = match shape.apply(&artifact, &generation.content, language) {
                 Ok(artifact) => {
                     let verdicts = self.checker.check(&artifact, language, ct).await;
@@ -484,14 +484,22 @@ impl Engine {
         g: &Generation,
         model: &str,
         req: &CodeRequest,
-        language: Option<&Language>,
+        (shape, language): (Shape<'_>, Option<&Language>),
         cap: usize,
         record: &mut UsageRecord,
     ) -> Result<String, Failure> {
         let artifact = clean::clean(&g.content, language.map(Language::name));
         record.output_chars = artifact.chars().count() as u64;
+        // An edit reads its answer itself (a `</think>` line may be the file's own): it has none
+        // only when there is no text, or the thinking never ended.
+        let empty = match shape {
+            Shape::Whole => artifact.is_empty(),
+            Shape::WholeEdit { .. } | Shape::Blocks { .. } => {
+                g.content.trim().is_empty() || clean::still_thinking(&g.content)
+            }
+        };
         if g.finish_reason.as_deref() == Some("length") {
-            if artifact.is_empty() && g.thought_chars > 0 {
+            if empty && g.thought_chars > 0 {
                 return Err(Failure::new(
                     Reason::Truncated,
                     format!(
@@ -512,7 +520,7 @@ set LOCAL_LLM_THINK=off for mechanical work, or raise max_tokens",
                 ),
             ));
         }
-        if artifact.is_empty() {
+        if empty {
             let detail = if g.thought_chars > 0 {
                 format!("{model} only thought and wrote no answer; LOCAL_LLM_THINK=off may help")
             } else {
