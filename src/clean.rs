@@ -34,13 +34,19 @@ pub(crate) fn clean(raw: &str, language: Option<&str>) -> String {
     crate::text::end_new(&kept.join("\n"))
 }
 
-/// The inside of a Markdown fence that wraps the whole of `text` (blank lines around it
-/// allowed), with the fence's opening line; `None` when no fence wraps it all. Lines keep their
-/// `\r`. For a whole-file edit, where nothing else of [`clean`] applies.
+/// The inside of a Markdown fence that wraps the whole of `text` (blank lines around it allowed,
+/// and a chatter line before it where [`clean`] drops one), with the fence's opening line;
+/// `None` when no fence wraps it all. Lines keep their `\r`. For a whole-file edit, where
+/// nothing else of [`clean`] applies.
 pub(crate) fn unwrap_fence<'a>(text: &'a str, language: Option<&str>) -> Option<(&'a str, String)> {
-    let open = text.split('\n').find(|l| !l.trim().is_empty())?;
-    let lines: Vec<&str> = text.split('\n').collect();
-    let inner = unfence(trim_blank(&lines), Format::of(language))?;
+    let format = Format::of(language);
+    let mut lines: Vec<&'a str> = text.split('\n').collect();
+    let first = lines.iter().position(|l| !l.trim().is_empty())?;
+    if !format.prose && is_chatter(lines[first]) {
+        lines.drain(..=first);
+    }
+    let open = *lines.iter().find(|l| !l.trim().is_empty())?;
+    let inner = unfence(trim_blank(&lines), format)?;
     Some((open, inner.join("\n")))
 }
 

@@ -1010,6 +1010,16 @@ mod tests {
         assert_eq!(e.problem, Problem::NoChange);
         let e = whole("a\n", "\n\n", None).unwrap_err();
         assert_eq!(e.problem, Problem::Emptied);
+        // A chatter line before a fence goes with it.
+        assert_eq!(
+            whole(
+                "x = 1\n",
+                "Here is the updated file:\n```python\nx = 2\n```\n",
+                Some("python")
+            )
+            .unwrap(),
+            "x = 2\n"
+        );
         // A file that is a fenced block keeps its fence; a `</think>` line of the file stays.
         assert_eq!(
             whole("```\nx\n```\n", "```\ny\n```", Some("markdown")).unwrap(),
