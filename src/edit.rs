@@ -497,6 +497,16 @@ fn reindent(replace: &[String], search: &[String], found: &[String], style: Inde
             }
             let lead = text::leading(l);
             let rest = &l[lead.len()..];
+            // A line kept from the SEARCH takes the indentation of the line it matched, even
+            // when the model wrote several file indentations the same way.
+            let same = |s: &&String| s.trim() == l.trim();
+            let kept = search
+                .iter()
+                .position(|s| same(&s) && text::leading(s) == lead)
+                .or_else(|| search.iter().position(|s| same(&s)));
+            if let Some(i) = kept {
+                return format!("{}{rest}", text::leading(&found[i]));
+            }
             if let Some((_, to)) = pairs.iter().find(|(from, _)| *from == lead) {
                 return format!("{to}{rest}");
             }
@@ -944,6 +954,12 @@ mod tests {
         assert_eq!(
             edit(tabs, answer).unwrap(),
             "def target(a):\n\tif a:\n\t\tfor i in a:\n\t\t\tyield i\n\telse:\n\t\treturn 10\n\treturn 2\n"
+        );
+        // A model that dropped all indentation: kept lines go back where they were.
+        let answer = "<<<<<<< SEARCH\nif a:\nreturn 1\nreturn 2\n=======\nif a:\nreturn 1\nreturn 3\n>>>>>>> REPLACE";
+        assert_eq!(
+            edit(tabs, answer).unwrap(),
+            "def target(a):\n\tif a:\n\t\treturn 1\n\treturn 3\n"
         );
         // Two-space file, four-space model.
         let two = "class A:\n  def f(self):\n    return 1\n";
