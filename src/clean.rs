@@ -1,7 +1,8 @@
 //! Pure text work on what the model wrote: drop think blocks, a markdown fence that wraps the
 //! whole answer and a chatter line before it, end with one line ending; then check the artifact
 //! parses for its language. A fence that does not wrap everything is content, and nothing here
-//! alters the inside of the artifact.
+//! alters the inside of the artifact. [`Think`] is the one reader of think tags: cleaning, edits
+//! and the stream's collector all ask it where the thinking ends.
 
 const FENCE_MIN: usize = 3;
 
@@ -30,16 +31,23 @@ pub(crate) fn clean(raw: &str, language: Option<&str>) -> String {
     let kept = unfence(body, format)
         .or_else(|| lone_fence(body, format))
         .map_or(body, trim_blank);
-    let crlf = kept.last().is_some_and(|l| l.ends_with('\r'))
-        || (kept.len() >= 2 && kept[kept.len() - 2].ends_with('\r'));
-    let mut out = kept.join("\n");
-    let trimmed_len = out.trim_end().len();
-    out.truncate(trimmed_len);
-    if out.trim().is_empty() {
-        return String::new();
+    crate::text::end_new(&kept.join("\n"))
+}
+
+/// The inside of a Markdown fence that wraps the whole of `text` (blank lines around it allowed,
+/// and a chatter line before it where [`clean`] drops one), with the fence's opening line;
+/// `None` when no fence wraps it all. Lines keep their `\r`. For a whole-file edit, where
+/// nothing else of [`clean`] applies.
+pub(crate) fn unwrap_fence<'a>(text: &'a str, language: Option<&str>) -> Option<(&'a str, String)> {
+    let format = Format::of(language);
+    let mut lines: Vec<&'a str> = text.split('\n').collect();
+    let first = lines.iter().position(|l| !l.trim().is_empty())?;
+    if !format.prose && is_chatter(lines[first]) {
+        lines.drain(..=first);
     }
-    out.push_str(if crlf { "\r\n" } else { "\n" });
-    out
+    let open = *lines.iter().find(|l| !l.trim().is_empty())?;
+    let inner = unfence(trim_blank(&lines), format)?;
+    Some((open, inner.join("\n")))
 }
 
 /// What cleaning needs to know of the expected format.
@@ -81,40 +89,175 @@ fn trim_blank<'a>(lines: &'a [&'a str]) -> &'a [&'a str] {
     &lines[first..=last]
 }
 
-/// Drops leading `<think>…</think>` blocks (one left unclosed means there is no artifact), and
-/// the tail of a think block whose opening tag was in the prompt (Qwen3's template ends the
-/// prompt with `<think>`), until the text starts with neither.
-fn strip_think(raw: &str) -> &str {
-    let mut rest = raw;
-    loop {
-        // Only a closing tag that starts or ends its line, as models write it; a `</think>`
-        // inside a line of code is the artifact's own.
-        let first_open = rest.find("<think>").unwrap_or(rest.len());
-        let orphan_close = rest[..first_open]
-            .match_indices("</think>")
-            .map(|(i, _)| i)
-            .filter(|&i| {
-                let before = rest[..i].rsplit('\n').next().unwrap_or("");
-                let after = rest[i + "</think>".len()..]
-                    .split('\n')
-                    .next()
-                    .unwrap_or("");
-                before.trim().is_empty() || after.trim().is_empty()
-            })
-            .last();
-        if let Some(close) = orphan_close {
-            rest = &rest[close + "</think>".len()..];
-            continue;
-        }
-        let Some(after_open) = rest.trim_start().strip_prefix("<think>") else {
-            return rest;
-        };
-        match after_open.find("</think>") {
-            Some(close) => rest = &after_open[close + "</think>".len()..],
-            // The model was still thinking when it stopped.
-            None => return "",
+const THINK_OPEN: &str = "<think>";
+const THINK_CLOSE: &str = "</think>";
+
+/// Drops the thinking before a model's answer (see [`Think`]); empty when the model was still
+/// thinking when it stopped.
+pub(crate) fn strip_think(raw: &str) -> &str {
+    Think::new(usize::MAX).answer_of(raw)
+}
+
+/// Whether a whole answer is all thinking: a leading `<think>` block that never closed.
+pub(crate) fn still_thinking(raw: &str) -> bool {
+    let mut t = Think::new(usize::MAX);
+    t.advance(raw, true);
+    t.is_open()
+}
+
+/// Where a model's thinking ends in its content: the one reader of think tags, used on a whole
+/// answer by cleaning and edits, and on a growing stream by the generation's collector.
+///
+/// Thinking is a `<think>…</think>` block at the start (blank lines around it allowed), and the
+/// text before a closing tag with no opening one (Qwen3's template ends the prompt with
+/// `<think>`, so the answer starts inside the block), repeated until the text starts with
+/// neither. A closing tag counts only where it starts or ends its line, as models write it, and
+/// only before the first opening tag past the leading blocks: a `</think>` inside a line of code
+/// is the artifact's own. `closes` bounds how many closing tags may end thinking, for a file
+/// being edited that holds such tags itself.
+#[derive(Debug, Clone)]
+pub(crate) struct Think {
+    /// Byte where the answer starts: after the last thinking found so far.
+    start: usize,
+    phase: Phase,
+    closes: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// At `start`: an opening tag may follow.
+    Head,
+    /// Inside a leading block; its closing tag is searched from this byte on.
+    Open { from: usize },
+    /// In the answer; a closing tag without an opening one is searched from this byte on.
+    Body { from: usize },
+    /// Nothing more can end thinking.
+    Done,
+}
+
+impl Think {
+    pub(crate) fn new(closes: usize) -> Think {
+        Think {
+            start: 0,
+            phase: if closes == 0 {
+                Phase::Done
+            } else {
+                Phase::Head
+            },
+            closes,
         }
     }
+
+    /// Reads `text` as far as it decides anything. `text` only ever grows between calls (a
+    /// stream): what was read is not read again.
+    pub(crate) fn scan(&mut self, text: &str) {
+        self.advance(text, false);
+    }
+
+    /// The answer of a whole text: what follows the thinking, empty while a block is open.
+    pub(crate) fn answer_of(mut self, text: &str) -> &str {
+        self.advance(text, true);
+        if self.is_open() {
+            ""
+        } else {
+            &text[self.start..]
+        }
+    }
+
+    /// Whether a leading block is open (the model is, or stopped, thinking).
+    pub(crate) fn is_open(&self) -> bool {
+        matches!(self.phase, Phase::Open { .. })
+    }
+
+    /// Bytes before which thinking has ended: what comes after counts as the answer (or, while
+    /// a block is open, as unfinished thinking that may still be the answer's size).
+    pub(crate) fn answer_start(&self) -> usize {
+        self.start
+    }
+
+    fn advance(&mut self, text: &str, whole: bool) {
+        loop {
+            match self.phase {
+                Phase::Done => return,
+                Phase::Head => {
+                    let head = text[self.start..].trim_start();
+                    if head.starts_with(THINK_OPEN) {
+                        self.phase = Phase::Open {
+                            from: text.len() - head.len() + THINK_OPEN.len(),
+                        };
+                    } else if !whole && THINK_OPEN.starts_with(head) {
+                        return;
+                    } else {
+                        self.phase = Phase::Body { from: self.start };
+                    }
+                }
+                Phase::Open { from } => match text[from..].find(THINK_CLOSE) {
+                    Some(at) => self.end_at(from + at + THINK_CLOSE.len()),
+                    None => {
+                        self.phase = Phase::Open {
+                            from: back_off(text, from),
+                        };
+                        return;
+                    }
+                },
+                Phase::Body { from } => {
+                    let rest = &text[from..];
+                    let close = rest.find(THINK_CLOSE);
+                    match (rest.find(THINK_OPEN), close) {
+                        (Some(o), c) if c.is_none_or(|c| o < c) => self.phase = Phase::Done,
+                        (Some(_), None) => self.phase = Phase::Done,
+                        (_, Some(c)) => {
+                            let at = from + c;
+                            let end = at + THINK_CLOSE.len();
+                            let before = text[self.start..at].rsplit('\n').next().unwrap_or("");
+                            let after = &text[end..];
+                            let (line, ended) = match after.find('\n') {
+                                Some(n) => (&after[..n], true),
+                                None => (after, whole),
+                            };
+                            if before.trim().is_empty() || (ended && line.trim().is_empty()) {
+                                self.end_at(end);
+                            } else if !ended && line.trim().is_empty() {
+                                // Its line is not finished yet: wait for the rest.
+                                self.phase = Phase::Body { from: at };
+                                return;
+                            } else {
+                                self.phase = Phase::Body { from: end };
+                            }
+                        }
+                        (None, None) if whole => self.phase = Phase::Done,
+                        (None, None) => {
+                            self.phase = Phase::Body {
+                                from: back_off(text, from),
+                            };
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Thinking ends at `end`; one fewer closing tag may end it again.
+    fn end_at(&mut self, end: usize) {
+        self.start = end;
+        self.closes -= 1;
+        self.phase = if self.closes == 0 {
+            Phase::Done
+        } else {
+            Phase::Head
+        };
+    }
+}
+
+/// Where to search again for a tag in a text that will grow: just before its end, where a tag
+/// split across two events may have started, and never before `from`.
+fn back_off(text: &str, from: usize) -> usize {
+    let mut at = text.len().saturating_sub(THINK_CLOSE.len() - 1).max(from);
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at.max(from)
 }
 
 /// A fence line: three or more backticks or tildes, then an info string (`python`), empty when

@@ -10,10 +10,16 @@
 
 use std::fmt;
 
+use crate::text::{self, Doc, Indent, Line};
+
 /// Files of up to this many lines are asked for whole rather than as blocks: rewriting a short
 /// file costs few tokens and spares a small model the format. Provisional until measured on the
 /// real models; [`mode_for`] is the one place that decides.
 pub(crate) const WHOLE_FILE_MAX_LINES: usize = 60;
+
+/// Largest file `overwrite` has rewritten whole, in characters: the model writes all of it again
+/// (about 16,000 tokens at this size), and a larger file is better edited by blocks.
+pub(crate) const WHOLE_REWRITE_MAX_CHARS: usize = 64 * 1024;
 
 /// Lines of context around each change in the receipt's diff (the usual 3, less one: the
 /// planner pays for every line, and two show where a change sits).
@@ -72,8 +78,12 @@ pub(crate) fn instructions(mode: Mode) -> &'static str {
 }
 
 /// The file to edit as the user message shows it, in a fence its content cannot close.
+/// Its lines are shown with LF endings and without a BOM: the file's own come back from
+/// [`crate::text`] whatever the model writes.
 pub(crate) fn file_section(path: &str, content: &str) -> String {
-    let body = content.trim_end_matches(['\n', '\r']);
+    let lines = Doc::split(content);
+    let body = lines.texts().join("\n");
+    let body = body.trim_end_matches(['\n', '\r']);
     let fence = crate::workspace::fence_for(body);
     format!("### {path}\n{fence}\n{body}\n{fence}")
 }
@@ -254,8 +264,45 @@ pub(crate) fn parse(answer: &str) -> Result<Vec<Block>, EditError> {
     }
 }
 
-/// Applies the blocks in order to `content`. A file with CRLF line endings keeps them (a file
-/// that mixes both comes back all CRLF), and the final newline stays as it was.
+/// Applies a model's answer of blocks to `original`, the file at `path`. The thinking before the
+/// answer goes first, so blocks drafted while thinking are never applied; a file that holds a
+/// `</think>` itself has only a leading `<think>` block dropped, not a text before such a tag.
+/// A block addressed to another file is refused.
+pub(crate) fn apply_answer(original: &str, path: &str, raw: &str) -> Result<String, EditError> {
+    let closes = if original.contains("</think>") {
+        0
+    } else {
+        usize::MAX
+    };
+    let blocks = parse(crate::clean::Think::new(closes).answer_of(raw))?;
+    for (i, b) in blocks.iter().enumerate() {
+        addressed_to(path, b, i + 1)?;
+    }
+    apply(original, &blocks)
+}
+
+/// Refuses a block whose file-name line names another file than the one edited.
+fn addressed_to(path: &str, block: &Block, n: usize) -> Result<(), EditError> {
+    let Some(name) = block.file.as_deref() else {
+        return Ok(());
+    };
+    let (name, path) = (name.trim_start_matches("./"), path.trim_start_matches("./"));
+    let same =
+        name == path || path.ends_with(&format!("/{name}")) || name.ends_with(&format!("/{path}"));
+    if same {
+        return Ok(());
+    }
+    Err(error(
+        Problem::Format,
+        format!(
+            "block {n} is addressed to `{name}`, but this edit changes `{path}` only; send blocks for `{path}` alone"
+        ),
+    ))
+}
+
+/// Applies the blocks in order to `content`. Every line keeps its own ending (a file may mix LF
+/// and CRLF), a line a block adds takes the ending of the line it replaces or of its neighbour,
+/// and the BOM and the final newline stay as they were ([`crate::text`]).
 ///
 /// An empty SEARCH means "the whole content" only when the file is empty or blank; on a file
 /// with content it is an error, because it cannot say where the lines go.
@@ -263,21 +310,15 @@ pub(crate) fn apply(content: &str, blocks: &[Block]) -> Result<String, EditError
     if blocks.is_empty() {
         return Err(error(Problem::NoBlocks, "the edit has no block"));
     }
-    let crlf = content.contains("\r\n");
-    let text = content.replace("\r\n", "\n");
-    let final_newline = text.is_empty() || text.ends_with('\n');
-    let mut lines: Vec<String> = text.split_terminator('\n').map(str::to_string).collect();
+    let mut doc = Doc::split(content);
+    let style = Indent::of(doc.texts());
     for (i, block) in blocks.iter().enumerate() {
-        apply_block(&mut lines, block, i + 1)?;
+        apply_block(&mut doc, block, style, i + 1)?;
     }
-    let mut out = lines.join("\n");
-    if final_newline && !lines.is_empty() {
-        out.push('\n');
-    }
-    if crlf {
-        out = out.replace('\n', "\r\n");
-    }
-    if out.trim().is_empty() && !content.trim().is_empty() {
+    let out = doc.join();
+    if out.trim_start_matches(text::BOM).trim().is_empty()
+        && !content.trim_start_matches(text::BOM).trim().is_empty()
+    {
         return Err(error(
             Problem::Emptied,
             "the edit would leave the file empty; refused",
@@ -292,14 +333,83 @@ pub(crate) fn apply(content: &str, blocks: &[Block]) -> Result<String, EditError
     Ok(out)
 }
 
+/// The new content of a file asked for whole (a small file, or `overwrite`): the model's answer
+/// without its thinking and without one fence around it all, unless the file itself is a block
+/// in that very fence; then laid on the original's shape, so each kept line keeps its ending
+/// and the BOM and the final newline stay as they were. Blank lines at either end beyond the
+/// original's are the answer's framing and go. Nothing else of the artifact cleaning applies: a
+/// file is not trimmed, and a `</think>` line it holds is its own. The same file back is
+/// [`Problem::NoChange`].
+pub(crate) fn whole(
+    original: &str,
+    raw: &str,
+    language: Option<&str>,
+) -> Result<String, EditError> {
+    // A closing tag the file does not hold ends the model's thinking; one it holds is content.
+    let closes = |t: &str| t.matches("</think>").count();
+    let answer =
+        crate::clean::Think::new(closes(raw).saturating_sub(closes(original))).answer_of(raw);
+    let own_fence = crate::clean::unwrap_fence(original, language).map(|(open, _)| open.trim());
+    let answer = match crate::clean::unwrap_fence(answer, language) {
+        Some((open, inner)) if own_fence != Some(open.trim()) => inner,
+        _ => answer.to_string(),
+    };
+    let doc = Doc::split(original);
+    let mut lines = text::lines_of(&answer);
+    let old = doc.texts();
+    let lead = |ls: &[&str]| ls.iter().take_while(|l| blank(l)).count();
+    let trail = |ls: &[&str]| ls.iter().rev().take_while(|l| blank(l)).count();
+    let new: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let (cut_lead, cut_trail) = (
+        lead(&new).saturating_sub(lead(&old)),
+        trail(&new).saturating_sub(trail(&old)),
+    );
+    if lines.iter().all(|l| blank(l)) {
+        return Err(error(
+            Problem::Emptied,
+            "the answer would leave the file empty; refused",
+        ));
+    }
+    lines.truncate(lines.len() - cut_trail);
+    lines.drain(..cut_lead);
+    let out = doc.reshape(&lines);
+    if out == original {
+        return Err(error(
+            Problem::NoChange,
+            "the file came back unchanged; make the change the task asks for",
+        ));
+    }
+    Ok(out)
+}
+
 fn blank(l: &str) -> bool {
     l.trim().is_empty()
 }
 
-fn apply_block(lines: &mut Vec<String>, block: &Block, n: usize) -> Result<(), EditError> {
+/// Replaces `len` lines from `at` with `texts`: each new line takes the ending of the line at
+/// its place in the old span (the span's last for lines beyond it), or of its neighbour.
+fn splice(doc: &mut Doc, at: usize, len: usize, texts: Vec<String>) {
+    let near = doc.eol_near(at);
+    let lines: Vec<Line> = texts
+        .into_iter()
+        .enumerate()
+        .map(|(k, text)| Line {
+            text,
+            eol: match len {
+                0 => Some(near),
+                _ => doc.lines[at + k.min(len - 1)].eol,
+            },
+        })
+        .collect();
+    doc.lines.splice(at..at + len, lines);
+}
+
+fn apply_block(doc: &mut Doc, block: &Block, style: Indent, n: usize) -> Result<(), EditError> {
+    let lines: Vec<String> = doc.lines.iter().map(|l| l.text.clone()).collect();
     if block.search.iter().all(|l| blank(l)) {
         if lines.iter().all(|l| blank(l)) {
-            *lines = block.replace.clone();
+            let len = doc.lines.len();
+            splice(doc, 0, len, block.replace.clone());
             return Ok(());
         }
         return Err(error(
@@ -308,10 +418,10 @@ fn apply_block(lines: &mut Vec<String>, block: &Block, n: usize) -> Result<(), E
         ));
     }
     // As written, but for trailing spaces nobody can see.
-    let exact = positions(lines, &block.search, |a, b| a.trim_end() == b.trim_end());
+    let exact = positions(&lines, &block.search, |a, b| a.trim_end() == b.trim_end());
     match exact.as_slice() {
         [at] => {
-            lines.splice(*at..*at + block.search.len(), block.replace.clone());
+            splice(doc, *at, block.search.len(), block.replace.clone());
             return Ok(());
         }
         [] => {}
@@ -321,7 +431,7 @@ fn apply_block(lines: &mut Vec<String>, block: &Block, n: usize) -> Result<(), E
     let lead = block.search.iter().take_while(|l| blank(l)).count();
     let trail = block.search.iter().rev().take_while(|l| blank(l)).count();
     let search = &block.search[lead..block.search.len() - trail];
-    let loose = positions(lines, search, |a, b| a.trim() == b.trim());
+    let loose = positions(&lines, search, |a, b| a.trim() == b.trim());
     match loose.as_slice() {
         [at] => {
             let mut replace = block.replace.as_slice();
@@ -336,11 +446,11 @@ fn apply_block(lines: &mut Vec<String>, block: &Block, n: usize) -> Result<(), E
                 .min(trail);
             replace = &replace[..replace.len() - r_trail];
             let found = &lines[*at..*at + search.len()];
-            let replace = reindent(replace, indent_of(search), indent_of(found));
-            lines.splice(*at..*at + search.len(), replace);
+            let replace = reindent(replace, search, found, style);
+            splice(doc, *at, search.len(), replace);
             Ok(())
         }
-        [] => Err(not_found(n, lines, search)),
+        [] => Err(not_found(n, &lines, search)),
         many => Err(ambiguous(n, many)),
     }
 }
@@ -355,22 +465,73 @@ fn positions(lines: &[String], search: &[String], eq: impl Fn(&str, &str) -> boo
         .collect()
 }
 
-/// The indentation of the first non-blank line.
-fn indent_of(lines: &[String]) -> &str {
-    lines
-        .iter()
-        .find(|l| !blank(l))
-        .map(|l| &l[..l.len() - l.trim_start().len()])
-        .unwrap_or("")
-}
+/// Columns a model's tab stands for when its indentation is measured.
+const MODEL_TAB_COLUMNS: usize = 4;
 
-/// Moves the REPLACE lines from the SEARCH's indentation to the file's, where they share it.
-fn reindent(replace: &[String], from: &str, to: &str) -> Vec<String> {
+/// Moves the REPLACE lines of a loose match into the file's indentation, line by line: an
+/// indentation the SEARCH used becomes what the file has on the matching line; any other is
+/// taken as steps deeper (or shallower) than the nearest SEARCH indentation at or above it and
+/// written in the file's style (`style`: tabs, or spaces in its step). So the model's spaces in
+/// a tab-indented file become tabs, and no line mixes the two.
+fn reindent(replace: &[String], search: &[String], found: &[String], style: Indent) -> Vec<String> {
+    let pairs: Vec<(&str, &str)> = search
+        .iter()
+        .zip(found)
+        .filter(|(s, _)| !blank(s))
+        .map(|(s, f)| (text::leading(s), text::leading(f)))
+        .collect();
+    let step = match Indent::of(search.iter().chain(replace).map(String::as_str)) {
+        Indent::Tabs => MODEL_TAB_COLUMNS,
+        Indent::Spaces(n) => n,
+    };
+    let cols = |i: &str| text::columns(i, MODEL_TAB_COLUMNS);
+    let file_step = match style {
+        Indent::Tabs => MODEL_TAB_COLUMNS,
+        Indent::Spaces(n) => n,
+    };
     replace
         .iter()
-        .map(|l| match l.strip_prefix(from) {
-            Some(rest) if from != to && !blank(l) => format!("{to}{rest}"),
-            _ => l.clone(),
+        .map(|l| {
+            if blank(l) {
+                return l.clone();
+            }
+            let lead = text::leading(l);
+            let rest = &l[lead.len()..];
+            // A line kept from the SEARCH takes the indentation of the line it matched, even
+            // when the model wrote several file indentations the same way.
+            let same = |s: &&String| s.trim() == l.trim();
+            let kept = search
+                .iter()
+                .position(|s| same(&s) && text::leading(s) == lead)
+                .or_else(|| search.iter().position(|s| same(&s)));
+            if let Some(i) = kept {
+                return format!("{}{rest}", text::leading(&found[i]));
+            }
+            if let Some((_, to)) = pairs.iter().find(|(from, _)| *from == lead) {
+                return format!("{to}{rest}");
+            }
+            let w = cols(lead);
+            let base = pairs
+                .iter()
+                .filter(|(from, _)| cols(from) <= w)
+                .max_by_key(|(from, _)| cols(from))
+                .or_else(|| pairs.iter().min_by_key(|(from, _)| cols(from)));
+            let Some(&(from, to)) = base else {
+                return l.clone();
+            };
+            let delta = w as isize - cols(from) as isize;
+            let levels = (delta as f64 / step as f64).round() as isize;
+            let in_style = match style {
+                Indent::Tabs => !to.contains(' '),
+                Indent::Spaces(_) => !to.contains('\t'),
+            };
+            let indent = if levels >= 0 && in_style {
+                format!("{to}{}", style.repeat(levels.unsigned_abs()))
+            } else {
+                let base_levels = (text::columns(to, MODEL_TAB_COLUMNS) / file_step) as isize;
+                style.repeat((base_levels + levels).max(0).unsigned_abs())
+            };
+            format!("{indent}{rest}")
         })
         .collect()
 }
@@ -435,17 +596,57 @@ pub(crate) struct Diff {
     pub text: String,
 }
 
-/// The diff from `old` to `new` (line endings compared as LF), at most `max_lines` lines shown.
+/// Marks a CRLF line ending in the diff when the two versions do not share one kind of ending.
+const CR_MARK: &str = "␍";
+/// Marks a byte-order mark that one version has and the other has not.
+const BOM_MARK: &str = "[BOM]";
+
+/// The diff from `old` to `new`, byte for byte, at most `max_lines` lines shown. A change of a
+/// line's ending, of the BOM or of the final newline is a change and shows: a CRLF ending as `␍`
+/// when the versions do not share one kind of ending (a uniformly CRLF file shows none), a BOM
+/// as `[BOM]` when only one version has it, a missing final newline as the usual `\ No newline
+/// at end of file`.
 pub(crate) fn diff(old: &str, new: &str, max_lines: usize) -> Diff {
-    let old = old.replace("\r\n", "\n");
-    let new = new.replace("\r\n", "\n");
-    let d = similar::TextDiff::from_lines(&old, &new);
+    let (old, new) = (Doc::split(old), Doc::split(new));
+    let kinds: std::collections::HashSet<text::Eol> = old
+        .lines
+        .iter()
+        .chain(&new.lines)
+        .filter_map(|l| l.eol)
+        .collect();
+    let show_cr = kinds.len() > 1;
+    let show_bom = old.layout.bom != new.layout.bom;
+    let shown = |d: &Doc| {
+        let mut s = String::new();
+        if show_bom && d.layout.bom {
+            s.push_str(BOM_MARK);
+        }
+        for l in &d.lines {
+            s.push_str(&l.text);
+            match l.eol {
+                Some(text::Eol::CrLf) if show_cr => s.push_str(CR_MARK),
+                _ => {}
+            }
+            if l.eol.is_some() {
+                s.push('\n');
+            }
+        }
+        s
+    };
+    let (old_s, new_s) = (shown(&old), shown(&new));
+    let d = similar::TextDiff::from_lines(&old_s, &new_s);
     let (mut added, mut removed, mut added_chars) = (0, 0, 0);
     for change in d.iter_all_changes() {
         match change.tag() {
             similar::ChangeTag::Insert => {
                 added += 1;
-                added_chars += change.value().chars().count();
+                // What lands on disk: the line's own text and ending, not the marks shown.
+                added_chars += change
+                    .new_index()
+                    .and_then(|i| new.lines.get(i))
+                    .map_or(0, |l| {
+                        l.text.chars().count() + l.eol.map_or(0, |e| e.as_str().len())
+                    });
             }
             similar::ChangeTag::Delete => removed += 1,
             similar::ChangeTag::Equal => {}
@@ -454,7 +655,7 @@ pub(crate) fn diff(old: &str, new: &str, max_lines: usize) -> Diff {
     let full = d
         .unified_diff()
         .context_radius(DIFF_CONTEXT)
-        .missing_newline_hint(false)
+        .missing_newline_hint(true)
         .to_string();
     let all: Vec<&str> = full.lines().collect();
     let mut text = String::new();
@@ -726,5 +927,143 @@ mod tests {
         let r = receipt("src/x.py", &diff(&big_old, &big_new, 80));
         assert!(r.starts_with("edited src/x.py · +1 −2 lines\n@@ "), "{r}");
         assert!(r.lines().count() < 20, "{r}");
+    }
+
+    #[test]
+    fn a_block_edit_keeps_each_lines_ending_and_the_bom() {
+        let content = "\u{feff}a\r\nb\nc\r\nd";
+        assert_eq!(
+            edit(
+                content,
+                "<<<<<<< SEARCH\nb\n=======\nB\nB2\n>>>>>>> REPLACE"
+            )
+            .unwrap(),
+            "\u{feff}a\r\nB\nB2\nc\r\nd"
+        );
+        // A line added after a last line without an ending: the file still ends without one.
+        assert_eq!(
+            edit(content, "<<<<<<< SEARCH\nd\n=======\nd\ne\n>>>>>>> REPLACE").unwrap(),
+            "\u{feff}a\r\nb\nc\r\nd\r\ne"
+        );
+    }
+
+    #[test]
+    fn a_loose_match_reindents_every_line_into_the_files_style() {
+        let tabs = "def target(a):\n\tif a:\n\t\treturn 1\n\treturn 2\n";
+        let answer = "<<<<<<< SEARCH\ndef target(a):\n    if a:\n        return 1\n=======\ndef target(a):\n    if a:\n        for i in a:\n            yield i\n    else:\n        return 10\n>>>>>>> REPLACE";
+        assert_eq!(
+            edit(tabs, answer).unwrap(),
+            "def target(a):\n\tif a:\n\t\tfor i in a:\n\t\t\tyield i\n\telse:\n\t\treturn 10\n\treturn 2\n"
+        );
+        // A model that dropped all indentation: kept lines go back where they were.
+        let answer = "<<<<<<< SEARCH\nif a:\nreturn 1\nreturn 2\n=======\nif a:\nreturn 1\nreturn 3\n>>>>>>> REPLACE";
+        assert_eq!(
+            edit(tabs, answer).unwrap(),
+            "def target(a):\n\tif a:\n\t\treturn 1\n\treturn 3\n"
+        );
+        // Two-space file, four-space model.
+        let two = "class A:\n  def f(self):\n    return 1\n";
+        let answer = "<<<<<<< SEARCH\n    def f(self):\n        return 1\n=======\n    def f(self):\n        if self:\n            return 2\n        return 1\n>>>>>>> REPLACE";
+        assert_eq!(
+            edit(two, answer).unwrap(),
+            "class A:\n  def f(self):\n    if self:\n      return 2\n    return 1\n"
+        );
+    }
+
+    #[test]
+    fn blocks_drafted_while_thinking_are_dropped_and_blocks_for_another_file_refused() {
+        let answer = "<think>\n<<<<<<< SEARCH\nx = 1\n=======\nx = 9\n>>>>>>> REPLACE\n</think>\n<<<<<<< SEARCH\ny = 2\n=======\ny = 3\n>>>>>>> REPLACE\n";
+        let content = "x = 1\ny = 2\n";
+        assert_eq!(
+            apply_answer(content, "a.py", answer).unwrap(),
+            "x = 1\ny = 3\n"
+        );
+        // A model still thinking when it stopped has no blocks.
+        let e = apply_answer(
+            content,
+            "a.py",
+            "<think>\n<<<<<<< SEARCH\nx = 1\n=======\nx = 9\n>>>>>>> REPLACE\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.problem, Problem::NoBlocks);
+        let named = |name: &str| {
+            format!("{name}\n<<<<<<< SEARCH\ny = 2\n=======\ny = 3\n>>>>>>> REPLACE\n")
+        };
+        for ok in ["src/a.py", "a.py", "./src/a.py", "/repo/src/a.py"] {
+            assert!(
+                apply_answer(content, "src/a.py", &named(ok)).is_ok(),
+                "{ok}"
+            );
+        }
+        let e = apply_answer(content, "src/a.py", &named("src/b.py")).unwrap_err();
+        assert!(
+            e.message.contains("addressed to `src/b.py`"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn a_whole_file_answer_takes_the_originals_shape() {
+        // Think, fence and blank lines around it go; the file's CRLF and missing final newline stay.
+        assert_eq!(
+            whole(
+                "a = 1\r\nb = 2",
+                "<think>plan</think>\n\n```python\na = 1\nb = 3\n```\n\n",
+                Some("python")
+            )
+            .unwrap(),
+            "a = 1\r\nb = 3"
+        );
+        // Blank lines the file has at either end stay.
+        assert_eq!(whole("\nx\n\n", "x2\n", None).unwrap(), "x2\n");
+        assert_eq!(
+            whole("\nx\n\n", "\n\n\nx2\n\n\n", None).unwrap(),
+            "\nx2\n\n"
+        );
+        // The same file back, in other endings, is unchanged.
+        let e = whole("a\r\nb\r\n", "a\nb", None).unwrap_err();
+        assert_eq!(e.problem, Problem::NoChange);
+        let e = whole("a\n", "\n\n", None).unwrap_err();
+        assert_eq!(e.problem, Problem::Emptied);
+        // A chatter line before a fence goes with it.
+        assert_eq!(
+            whole(
+                "x = 1\n",
+                "Here is the updated file:\n```python\nx = 2\n```\n",
+                Some("python")
+            )
+            .unwrap(),
+            "x = 2\n"
+        );
+        // A file that is a fenced block keeps its fence; a `</think>` line of the file stays.
+        assert_eq!(
+            whole("```\nx\n```\n", "```\ny\n```", Some("markdown")).unwrap(),
+            "```\ny\n```\n"
+        );
+        assert_eq!(
+            whole("a\n</think>\nb\n", "a\n</think>\nc\n", None).unwrap(),
+            "a\n</think>\nc\n"
+        );
+    }
+
+    #[test]
+    fn the_diff_shows_a_change_of_line_ending_bom_or_final_newline() {
+        let d = diff("a\r\nb\r\n", "a\r\nb\n", 80);
+        assert_eq!((d.added, d.removed), (1, 1));
+        assert_eq!(d.text, "@@ -1,2 +1,2 @@\n a␍\n-b␍\n+b\n");
+        let d = diff("x\ny", "x\ny\n", 80);
+        assert_eq!((d.added, d.removed), (1, 1));
+        assert!(
+            d.text.contains("\\ No newline at end of file"),
+            "{}",
+            d.text
+        );
+        let d = diff("\u{feff}p\n", "p\n", 80);
+        assert_eq!(d.text, "@@ -1 +1 @@\n-[BOM]p\n+p\n");
+        // A uniformly CRLF file shows no marks, and disk characters count its real endings.
+        let d = diff("a\r\nb\r\n", "a\r\nc\r\n", 80);
+        assert_eq!(d.text, "@@ -1,2 +1,2 @@\n a\n-b\n+c\n");
+        assert_eq!(d.added_chars, 3);
     }
 }

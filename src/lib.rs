@@ -7,7 +7,8 @@
 //! progress is reported and cancellation is watched; [`clean`] turns the raw text into the
 //! artifact, which is checked and, when a check fails, sent back to the model for repair;
 //! [`workspace`] reads `context_files` and writes or edits files inside the workspace root, and
-//! [`edit`] parses and applies a model's edit and renders its diff;
+//! [`edit`] parses and applies a model's edit and renders its diff, keeping each file's line
+//! endings, BOM and final newline through [`text`];
 //! [`usage`] appends one line to `usage.jsonl`. A failure anywhere becomes a [`failure::Failure`],
 //! which the planner reads as `DELEGATION_FAILED (<reason>)`.
 
@@ -27,5 +28,6 @@ pub mod request;
 pub mod server;
 pub mod sse;
 pub mod stats;
+pub mod text;
 pub mod usage;
 pub mod workspace;

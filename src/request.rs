@@ -35,7 +35,7 @@ pub struct CodeRequest {
     #[schemars(skip)]
     #[arg(long)]
     pub output_path: Option<String>,
-    /// Replace an existing file at --output-path.
+    /// Rewrite an existing file at --output-path whole, from its current text.
     #[serde(default)]
     #[schemars(skip)]
     #[arg(long)]
@@ -79,7 +79,7 @@ pub struct FilesRequest {
     pub context_files: Vec<String>,
     #[serde(default)]
     pub tier: Tier,
-    /// Rewrite existing files whole instead of editing them.
+    /// Rewrite existing files whole (the model gets each file) rather than by blocks.
     #[serde(default)]
     pub overwrite: bool,
 }

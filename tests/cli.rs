@@ -140,3 +140,40 @@ async fn the_command_line_shows_warnings_only_unless_asked_and_no_colour_codes_i
     assert!(run.stderr.contains("retrying"), "{}", run.stderr);
     assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
 }
+
+#[tokio::test]
+async fn overwrite_from_the_shell_rewrites_an_existing_file_from_its_text() {
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text("a = 1\nb = 3\n"));
+    let home = tempfile::tempdir().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    std::fs::write(workspace.path().join("m.py"), "a = 1\r\nb = 2\r\n").unwrap();
+    let out = tokio::process::Command::new(common::bin())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(common::base_env(&mock.url, home.path(), workspace.path()))
+        .env("LOCAL_LLM_MODEL_QUALITY", "m")
+        .env("LOCAL_EXECUTOR_ALLOW_WRITE", "1")
+        .args(["delegate", "--output-path", "m.py", "--overwrite", "b is 3"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with("edited m.py · +1 −1 lines\n"),
+        "{stdout}"
+    );
+    let user = mock.chats()[0].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(user.contains("b = 2"), "the file is in the prompt: {user}");
+    assert_eq!(
+        std::fs::read_to_string(workspace.path().join("m.py")).unwrap(),
+        "a = 1\r\nb = 3\r\n"
+    );
+    let usage = common::read_usage(&home.path().join("usage.jsonl"));
+    assert_eq!(usage[0]["disk_chars"], "b = 3\r\n".len());
+}

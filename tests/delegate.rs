@@ -438,6 +438,32 @@ async fn a_runaway_stream_is_stopped_as_too_large() {
 }
 
 #[tokio::test]
+async fn a_think_block_that_never_closes_is_capped_like_an_answer() {
+    let mock = Mock::start(&["m"]).await;
+    let piece = "y".repeat(1024);
+    let mut body = vec![Step::Send(sse(
+        &json!({"choices":[{"delta":{"content":"<think>"}}]}),
+    ))];
+    for _ in 0..200 {
+        body.push(Step::Send(sse(
+            &json!({"choices":[{"delta":{"content":piece}}]}),
+        )));
+    }
+    body.push(Step::Hang);
+    mock.push(Reply::stream(body));
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_EXECUTOR_MAX_OUTPUT_CHARS", "1000"),
+        ],
+    )
+    .await;
+    failed_with(h, json!({"task": "x"}), "too_large").await;
+    mock.wait_closed_by_client().await;
+}
+
+#[tokio::test]
 async fn json_that_does_not_parse_is_invalid_output() {
     let mock = Mock::start(&["m"]).await;
     mock.push(Reply::text("{\"a\": 1,}"));

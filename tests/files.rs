@@ -493,3 +493,338 @@ async fn a_refused_context_file_refuses_the_batch_before_any_generation() {
     assert!(!h.workspace.path().join("a.json").exists());
     h.stop().await;
 }
+
+/// One `delegate_files` edit of `path` (holding `original`) that the model answers with
+/// `answers`, in order: the tool's text, the file's bytes after, the usage line, the requests.
+async fn edit_once(
+    path: &str,
+    original: &str,
+    answers: &[&str],
+    args: Value,
+    env: &[(&str, &str)],
+) -> (String, String, Value, Vec<common::Seen>) {
+    let mock = Mock::start(&["m"]).await;
+    for a in answers {
+        mock.push(Reply::text(a));
+    }
+    let mut all = vec![MODEL, WRITE];
+    all.extend_from_slice(env);
+    let h = Harness::start(&mock, &all).await;
+    let root = h.workspace.path().to_path_buf();
+    put(&root, path, original);
+    let mut call = json!({"files": [{"path": path, "task": "make the change"}]});
+    if let Value::Object(extra) = args {
+        call.as_object_mut().unwrap().extend(extra);
+    }
+    let text = text_of(&h.call("delegate_files", call).await);
+    let after = std::fs::read_to_string(root.join(path)).unwrap();
+    let lines = h.stop().await;
+    (text, after, lines[0].clone(), mock.chats())
+}
+
+#[tokio::test]
+async fn a_whole_file_edit_keeps_crlf_the_bom_and_a_missing_final_newline() {
+    for (name, original, answer, expected) in [
+        (
+            "crlf.py",
+            "a = 1\r\nb = 2\r\nc = 3\r\n",
+            "a = 1\nb = 20\nc = 3\n",
+            "a = 1\r\nb = 20\r\nc = 3\r\n",
+        ),
+        (
+            "bom.py",
+            "\u{feff}p = 1\nq = 2\n",
+            "p = 1\nq = 3\n",
+            "\u{feff}p = 1\nq = 3\n",
+        ),
+        ("nonl.py", "x = 1\ny = 2", "x = 1\ny = 3\n", "x = 1\ny = 3"),
+        // Thinking first, the answer fenced, the model's line endings CRLF: none of it lands.
+        (
+            "mixed.py",
+            "a = 1\r\nb = 2\nc = 3\r\n",
+            "<think>\nchange b\n</think>\n\n```python\r\na = 1\r\nb = 4\r\nc = 3\r\n```\r\n",
+            "a = 1\r\nb = 4\nc = 3\r\n",
+        ),
+    ] {
+        let (text, after, usage, _) = edit_once(name, original, &[answer], json!({}), &[]).await;
+        assert_eq!(after, expected, "{name}: {text}");
+        assert!(
+            text.starts_with(&format!("edited {name} · +1 −1 lines\n")),
+            "{name}: {text}"
+        );
+        assert_eq!(usage["ok"], true, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_whole_file_edit_keeps_the_files_own_fences_and_think_lines() {
+    // A Markdown file that is one fenced block keeps its fences.
+    let md = "```sh\nmake install\n```\n";
+    let (text, after, _, _) = edit_once(
+        "install.md",
+        md,
+        &["```sh\nmake install PREFIX=/usr\n```\n"],
+        json!({}),
+        &[],
+    )
+    .await;
+    assert_eq!(after, "```sh\nmake install PREFIX=/usr\n```\n", "{text}");
+    // A fence around such a file goes; the file's own stays.
+    let (text, after, _, _) = edit_once(
+        "install.md",
+        md,
+        &["````markdown\n```sh\nmake install PREFIX=/opt\n```\n````\n"],
+        json!({}),
+        &[],
+    )
+    .await;
+    assert_eq!(after, "```sh\nmake install PREFIX=/opt\n```\n", "{text}");
+    // A `</think>` line of the file is content, not the end of the model's thinking.
+    let doc = "# Qwen3\n\nIts answers open with a block:\n\n<think>\n</think>\n\nThen the text.\n";
+    let (text, after, _, _) = edit_once(
+        "qwen3.md",
+        doc,
+        &[&doc.replace("Then the text.", "Then the answer.")],
+        json!({}),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        after,
+        doc.replace("Then the text.", "Then the answer."),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("edited qwen3.md · +1 −1 lines\n"),
+        "{text}"
+    );
+    // With the model's own thinking before it (Qwen3's orphan closing tag), that goes.
+    let answer = format!(
+        "The task wants the last line.\n</think>\n\n{}",
+        doc.replace("Then the text.", "Then more.")
+    );
+    let (text, after, _, _) = edit_once("qwen3.md", doc, &[&answer], json!({}), &[]).await;
+    assert_eq!(after, doc.replace("Then the text.", "Then more."), "{text}");
+}
+
+#[tokio::test]
+async fn an_unchanged_answer_is_reported_unchanged_not_as_an_edit() {
+    let (text, after, usage, chats) = edit_once(
+        "same.py",
+        "x = 1\ny = 2",
+        &["x = 1\ny = 2\n"],
+        json!({}),
+        &[("LOCAL_EXECUTOR_REPAIRS", "0")],
+    )
+    .await;
+    assert!(
+        text.starts_with(
+            "DELEGATION_FAILED (invalid_output): same.py: the file came back unchanged"
+        ),
+        "{text}"
+    );
+    assert_eq!(after, "x = 1\ny = 2");
+    assert_eq!(usage["disk_chars"], 0);
+    assert_eq!(chats.len(), 1);
+    // With a repair left, the model is told so and asked for the file.
+    let (text, after, usage, chats) = edit_once(
+        "same.py",
+        "x = 1\ny = 2",
+        &["x = 1\ny = 2\n", "x = 1\ny = 5\n"],
+        json!({}),
+        &[],
+    )
+    .await;
+    assert_eq!(after, "x = 1\ny = 5", "{text}");
+    let repair = chats[1].body["messages"][3]["content"].as_str().unwrap();
+    assert!(repair.contains("unchanged"), "{repair}");
+    assert!(repair.contains("complete corrected file"), "{repair}");
+    assert_eq!(usage["disk_chars"], "y = 5".len());
+}
+
+#[tokio::test]
+async fn blocks_drafted_inside_think_are_never_applied() {
+    let original = long_module();
+    let answer = "<think>\nFirst idea, a draft:\n<<<<<<< SEARCH\ndef f1(x):\n=======\ndef f1_draft(x):\n>>>>>>> REPLACE\nNo wait, the task says f2 only.\n</think>\n<<<<<<< SEARCH\ndef f2(x):\n=======\ndef g2(x):\n>>>>>>> REPLACE\n";
+    let (text, after, _, _) = edit_once("m.py", &original, &[answer], json!({}), &[]).await;
+    assert_eq!(
+        after,
+        original.replace("def f2(x):", "def g2(x):"),
+        "{text}"
+    );
+    assert!(text.starts_with("edited m.py · +1 −1 lines\n"), "{text}");
+    // The same with Qwen3's orphan closing tag.
+    let answer = answer.replacen("<think>\n", "", 1);
+    let (text, after, _, _) = edit_once("m.py", &original, &[&answer], json!({}), &[]).await;
+    assert_eq!(
+        after,
+        original.replace("def f2(x):", "def g2(x):"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_loose_match_in_a_tab_indented_file_writes_tabs() {
+    let mut original = String::new();
+    for i in 0..30 {
+        original.push_str(&format!(
+            "def f{i}(a):\n\tif a:\n\t\treturn {i}\n\treturn 0\n\n"
+        ));
+    }
+    original.push_str("def target(a):\n\tif a:\n\t\treturn 1\n\treturn 2\n");
+    let answer = "<<<<<<< SEARCH\ndef target(a):\n    if a:\n        return 1\n=======\ndef target(a):\n    if a:\n        if a > 9:\n            return 9\n        return 10\n>>>>>>> REPLACE\n";
+    let (text, after, _, _) = edit_once("t.py", &original, &[answer], json!({}), &[]).await;
+    assert_eq!(
+        after,
+        original.replace(
+            "def target(a):\n\tif a:\n\t\treturn 1\n",
+            "def target(a):\n\tif a:\n\t\tif a > 9:\n\t\t\treturn 9\n\t\treturn 10\n"
+        ),
+        "{text}"
+    );
+    // What CPython's tokenizer rejects as a TabError: a line indented with both.
+    for l in after.lines() {
+        let lead: String = l.chars().take_while(|c| *c == ' ' || *c == '\t').collect();
+        assert!(!(lead.contains(' ') && after.contains('\t')), "{l:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_block_edit_of_a_mixed_file_keeps_every_lines_ending() {
+    let original: String = (0..80)
+        .map(|i| format!("line {i}{}", if i % 2 == 0 { "\r\n" } else { "\n" }))
+        .collect();
+    let answer = "<<<<<<< SEARCH\nline 70\n=======\nline seventy\n>>>>>>> REPLACE\n";
+    let (text, after, _, _) = edit_once("mixed.txt", &original, &[answer], json!({}), &[]).await;
+    assert_eq!(
+        after,
+        original.replace("line 70\r\n", "line seventy\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("edited mixed.txt · +1 −1 lines\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn overwrite_sends_the_file_to_the_model_and_answers_with_a_diff() {
+    let original: String = (0..200)
+        .map(|i| format!("def f{i}(x):\n    return x + {i}\n"))
+        .collect::<Vec<_>>()
+        .join("")
+        .lines()
+        .take(200)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(original.lines().count(), 200);
+    let changed = original.replace("def f3(x):\n", "def f3(x):\n    \"\"\"Add three.\"\"\"\n");
+    let (text, after, usage, chats) = edit_once(
+        "m.py",
+        &original,
+        &[&changed],
+        json!({"overwrite": true}),
+        &[],
+    )
+    .await;
+    assert_eq!(after, changed, "{text}");
+    assert!(text.starts_with("edited m.py · +1 −0 lines\n@@ "), "{text}");
+    assert!(text.contains("+    \"\"\"Add three.\"\"\""), "{text}");
+    let user = chats[0].body["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        user.contains("def f99(x):\n    return x + 99"),
+        "the file is in the prompt"
+    );
+    assert_eq!(usage["disk_chars"], "    \"\"\"Add three.\"\"\"\n".len());
+    // An answer of the one function it was asked about does not replace the file whole: it is
+    // a diff the planner reads, and nothing is hidden.
+    let (text, after, _, _) = edit_once(
+        "m.py",
+        &original,
+        &["def f3(x):\n    \"\"\"Add three.\"\"\"\n    return x + 3\n"],
+        json!({"overwrite": true}),
+        &[],
+    )
+    .await;
+    assert!(text.starts_with("edited m.py · +1 −"), "{text}");
+    assert_eq!(after.lines().count(), 3);
+}
+
+#[tokio::test]
+async fn overwrite_of_a_file_too_large_to_rewrite_whole_is_refused() {
+    let original = "x = 1\n".repeat(20_000);
+    let (text, after, _, chats) = edit_once(
+        "big.py",
+        &original,
+        &["x = 2\n"],
+        json!({"overwrite": true}),
+        &[],
+    )
+    .await;
+    assert!(
+        text.starts_with("DELEGATION_FAILED (bad_request): big.py: "),
+        "{text}"
+    );
+    assert!(text.contains("leave overwrite off"), "{text}");
+    assert_eq!(after, original);
+    assert!(chats.is_empty());
+}
+
+#[tokio::test]
+async fn a_blocks_repair_asks_for_blocks_and_quotes_the_failing_lines() {
+    let original = long_module();
+    let (text, after, _, chats) = edit_once(
+        "m.py",
+        &original,
+        &[
+            "<<<<<<< SEARCH\n    return x + 3\n=======\n    return x + 3 3\n>>>>>>> REPLACE\n",
+            "<<<<<<< SEARCH\ndef f3(x):\n=======\ndef f3(x, y=0):\n>>>>>>> REPLACE\n",
+        ],
+        json!({}),
+        &[],
+    )
+    .await;
+    assert!(text.contains("· 1 repair]"), "{text}");
+    assert!(after.contains("def f3(x, y=0):"));
+    let repair = chats[1].body["messages"][3]["content"].as_str().unwrap();
+    assert!(repair.contains("SEARCH/REPLACE blocks"), "{repair}");
+    assert!(!repair.contains("whole corrected artifact"), "{repair}");
+    // The line the check names, from a file the model never saw, is quoted with its text.
+    assert!(repair.contains(">     return x + 3 3\n"), "{repair}");
+    assert!(repair.contains("  def f3(x):\n"), "{repair}");
+}
+
+#[tokio::test]
+async fn a_block_addressed_to_another_file_is_refused() {
+    let original = long_module();
+    let (text, after, _, chats) = edit_once(
+        "m.py",
+        &original,
+        &[
+            "other.py\n<<<<<<< SEARCH\ndef f3(x):\n=======\ndef g3(x):\n>>>>>>> REPLACE\n",
+            "m.py\n<<<<<<< SEARCH\ndef f3(x):\n=======\ndef g3(x):\n>>>>>>> REPLACE\n",
+        ],
+        json!({}),
+        &[],
+    )
+    .await;
+    assert!(text.contains("· 1 repair]"), "{text}");
+    assert!(after.contains("def g3(x):"));
+    let repair = chats[1].body["messages"][3]["content"].as_str().unwrap();
+    assert!(repair.contains("addressed to `other.py`"), "{repair}");
+}
+
+#[tokio::test]
+async fn a_file_that_ends_with_a_think_line_is_edited_not_reported_empty() {
+    // Cleaned as a new artifact, this answer is empty: all of it stands before a `</think>`.
+    let doc = "End the block with:\n</think>\n";
+    let (text, after, _, _) = edit_once(
+        "tags.md",
+        doc,
+        &["Close the block with:\n</think>\n"],
+        json!({}),
+        &[],
+    )
+    .await;
+    assert_eq!(after, "Close the block with:\n</think>\n", "{text}");
+}

@@ -103,15 +103,13 @@ impl Engine {
         };
         let started = tokio::time::Instant::now();
         let jobs = req.files.iter().map(|f| {
-            // An existing file is edited, unless the call asks to rewrite it whole.
-            let source = if req.overwrite {
-                None
-            } else {
-                ws.check_write_path(&f.path)
-                    .ok()
-                    .filter(|rel| ws.root().join(rel).is_file())
-                    .map(|_| ws.read_for_edit(&f.path))
-            };
+            // An existing file is edited; with `overwrite` it is rewritten whole, but from the
+            // file as it is, never from the task alone.
+            let source = ws
+                .check_write_path(&f.path)
+                .ok()
+                .filter(|rel| ws.root().join(rel).is_file())
+                .map(|_| ws.read_for_edit(&f.path));
             let one = CodeRequest {
                 task: f.task.clone(),
                 context: req.context.clone(),
@@ -209,10 +207,11 @@ fn merge(call: &mut UsageRecord, file: &UsageRecord) {
 
 impl Engine {
     /// Edits one existing file as its task says: the model answers with SEARCH/REPLACE blocks (or,
-    /// for a small file, the whole new file), which are applied exactly; the result is checked
-    /// and written only if the file did not change on disk meanwhile.
+    /// for a small file and for `overwrite`, the whole new file), which are applied exactly; the
+    /// result is checked and written only if the file did not change on disk meanwhile. The
+    /// receipt is a diff, and the usage record counts the added lines as landed on disk.
     #[allow(clippy::too_many_arguments)]
-    async fn edit(
+    pub(super) async fn edit(
         &self,
         f: &FileTask,
         req: &FilesRequest,
@@ -232,7 +231,22 @@ impl Engine {
             Some(&src.path),
         );
         record.language = language.as_ref().map(|l| l.name().to_string());
-        let mode = edit::mode_for(&src.content);
+        let mode = if req.overwrite {
+            let chars = src.content.chars().count();
+            if chars > edit::WHOLE_REWRITE_MAX_CHARS {
+                return Err(Failure::new(
+                    Reason::BadRequest,
+                    format!(
+                        "{} has {chars} characters, over the {} a model rewrites whole; leave overwrite off to edit it",
+                        src.path,
+                        edit::WHOLE_REWRITE_MAX_CHARS
+                    ),
+                ));
+            }
+            edit::Mode::WholeFile
+        } else {
+            edit::mode_for(&src.content)
+        };
         let messages = prompt::edit_messages(
             &prompt::Spec {
                 task: &f.task,
@@ -249,6 +263,7 @@ impl Engine {
             },
             edit::Mode::Blocks => Shape::Blocks {
                 original: &src.content,
+                path: &src.path,
             },
         };
         let one = CodeRequest {

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Engine, ProgressTx, cancelled, millis, report, secs};
 use crate::backend::{Backend, BackendError};
+use crate::clean::Think;
 use crate::failure::{Failure, Reason};
 use crate::sse::StreamEvent;
 use crate::usage::UsageRecord;
@@ -48,28 +49,14 @@ pub(crate) struct Generation {
     pub thought_chars: usize,
 }
 
-/// Where a leading `<think>` block of the content stands.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Think {
-    /// Too little content yet to tell.
-    Undecided,
-    None,
-    /// Inside the block; the closing tag is searched from this byte on.
-    Open {
-        from: usize,
-    },
-    /// Closed; this many characters of the content were thinking.
-    Closed {
-        chars: usize,
-    },
-}
-
 /// Gathers the events of one stream.
 #[derive(Debug)]
 pub(crate) struct Collector {
     content: String,
     content_chars: usize,
     think: Think,
+    /// Characters of the content before `think`'s answer start, and that start.
+    thought: (usize, usize),
     reasoning_chars: usize,
     tokens: u64,
     finish_reason: Option<String>,
@@ -86,7 +73,8 @@ impl Collector {
         Collector {
             content: String::new(),
             content_chars: 0,
-            think: Think::Undecided,
+            think: Think::new(usize::MAX),
+            thought: (0, 0),
             reasoning_chars: 0,
             tokens: 0,
             finish_reason: None,
@@ -122,58 +110,18 @@ impl Collector {
     }
 
     fn track_think(&mut self) {
-        const OPEN: &str = "<think>";
-        const CLOSE: &str = "</think>";
-        if self.think == Think::Undecided {
-            let head = self.content.trim_start();
-            self.think = if head.starts_with(OPEN) {
-                Think::Open {
-                    from: self.content.len() - head.len() + OPEN.len(),
-                }
-            } else if head.len() < OPEN.len() && OPEN.starts_with(head) {
-                Think::Undecided
-            } else {
-                Think::None
-            };
-        }
-        if let Think::Open { from } = self.think {
-            match self.content[from..].find(CLOSE) {
-                Some(at) => {
-                    let end = from + at + CLOSE.len();
-                    self.think = Think::Closed {
-                        chars: self.content[..end].chars().count(),
-                    };
-                }
-                // The tag may be split across events: search again from just before the end.
-                None => {
-                    let mut next = self.content.len().saturating_sub(CLOSE.len());
-                    while !self.content.is_char_boundary(next) {
-                        next -= 1;
-                    }
-                    self.think = Think::Open {
-                        from: next.max(from),
-                    };
-                }
-            }
+        self.think.scan(&self.content);
+        let (chars, at) = self.thought;
+        let start = self.think.answer_start();
+        if start != at {
+            self.thought = (chars + self.content[at..start].chars().count(), start);
         }
     }
 
-    /// Characters that can end up in the artifact: the content outside a leading think block.
-    pub(crate) fn visible_chars(&self) -> usize {
-        match self.think {
-            Think::Open { .. } => 0,
-            Think::Closed { chars } => self.content_chars - chars,
-            Think::Undecided | Think::None => self.content_chars,
-        }
-    }
-
-    pub(crate) fn thought_chars(&self) -> usize {
-        self.reasoning_chars
-            + match self.think {
-                Think::Open { .. } => self.content_chars,
-                Think::Closed { chars } => chars,
-                Think::Undecided | Think::None => 0,
-            }
+    /// Characters held against the size cap: the content after the thinking that ended, an
+    /// unfinished think block included (a backend that never closes one must not fill memory).
+    pub(crate) fn capped_chars(&self) -> usize {
+        self.content_chars - self.thought.0
     }
 
     /// Generated tokens: the backend's count when it sent one, else one per streamed event, else
@@ -220,9 +168,15 @@ it, or when the prompt is over the context size)"
                 format!("the backend {what}"),
             ));
         }
+        // The whole text read once more as cleaning reads it, so "only thought" means the same
+        // here as there (a closing tag at the very end is decided only now).
+        let answer = Think::new(usize::MAX).answer_of(&self.content);
+        let thought = self.content[..self.content.len() - answer.len()]
+            .chars()
+            .count();
         Ok(Generation {
             completion_tokens: self.tokens(),
-            thought_chars: self.thought_chars(),
+            thought_chars: self.reasoning_chars + thought,
             content: std::mem::take(&mut self.content),
             finish_reason: self.finish_reason.clone(),
         })
@@ -460,8 +414,8 @@ impl Engine {
                     record.first_token_ms = Some(millis(last_chunk - started));
                 }
             }
-            if c.visible_chars() > raw_cap {
-                return Err(super::too_large(c.visible_chars(), call.cap));
+            if c.capped_chars() > raw_cap {
+                return Err(super::too_large(c.capped_chars(), call.cap));
             }
             if c.is_done() {
                 break;
@@ -554,24 +508,51 @@ mod tests {
         for p in ["  <thi", "nk>", &"r".repeat(1000), "</th", "ink>", "héllo"] {
             c.push(ev(p)).unwrap();
         }
-        assert_eq!(c.visible_chars(), 5);
-        assert_eq!(c.thought_chars(), 2 + 7 + 1000 + 8);
+        assert_eq!(c.capped_chars(), 5);
+        c.push(finish("stop")).unwrap();
+        assert_eq!(c.finish().unwrap().thought_chars, 2 + 7 + 1000 + 8);
     }
 
     #[test]
-    fn an_unclosed_think_block_is_all_thought() {
+    fn an_unclosed_think_block_is_all_thought_and_counts_toward_the_cap() {
         let mut c = Collector::new(true);
         c.push(ev("<think>")).unwrap();
         c.push(ev("ééé")).unwrap();
-        assert_eq!(c.visible_chars(), 0);
-        assert_eq!(c.thought_chars(), 10);
+        // A backend that never closes the block must not stream unbounded text into memory.
+        assert_eq!(c.capped_chars(), 10);
+        c.push(ev(&"r".repeat(1000))).unwrap();
+        assert_eq!(c.capped_chars(), 1010);
+        let mut stopped = Collector::new(true);
+        stopped.push(ev("<think>ééé")).unwrap();
+        stopped.push(finish("length")).unwrap();
+        assert_eq!(stopped.finish().unwrap().thought_chars, 10);
+        c.push(ev("</think>\nx")).unwrap();
+        assert_eq!(c.capped_chars(), 2);
+    }
+
+    #[test]
+    fn the_collector_and_cleaning_agree_on_where_thinking_ends() {
+        // An orphan closing tag (Qwen3's template opens the block in the prompt), split across
+        // events, and a second leading block.
+        let raw = "plan it\n</thi|nk>\n<think>more</think>\nx = 1\n";
+        let mut c = Collector::new(true);
+        for p in raw.split('|') {
+            c.push(ev(p)).unwrap();
+        }
+        c.push(finish("stop")).unwrap();
+        let whole = raw.replace('|', "");
+        let answer = crate::clean::strip_think(&whole);
+        assert_eq!(answer, "\nx = 1\n");
+        assert_eq!(c.capped_chars(), answer.chars().count());
+        let g = c.finish().unwrap();
+        assert_eq!(g.thought_chars, raw.len() - 1 - answer.len());
     }
 
     #[test]
     fn the_cap_counts_characters_not_bytes() {
         let mut c = Collector::new(true);
         c.push(ev(&"é".repeat(100))).unwrap();
-        assert_eq!(c.visible_chars(), 100);
+        assert_eq!(c.capped_chars(), 100);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::edit;
 use crate::failure::{Failure, Reason};
 use crate::limiter::{Limiter, Permit};
 use crate::models;
-use crate::request::CodeRequest;
+use crate::request::{CodeRequest, FileTask, FilesRequest};
 use crate::usage::{UsageRecord, Verdict};
 use crate::workspace::Workspace;
 use generate::{Call, Generation, PROGRESS_INTERVAL};
@@ -63,10 +63,12 @@ pub(crate) struct Engine {
 pub(crate) enum Shape<'a> {
     /// A whole artifact: cleaned, then checked.
     Whole,
-    /// The whole new content of an existing file; coming back unchanged is a failure.
+    /// The whole new content of an existing file ([`edit::whole`]): laid on the original's
+    /// shape; coming back unchanged is a failure.
     WholeEdit { original: &'a str },
-    /// SEARCH/REPLACE blocks, applied to the original.
-    Blocks { original: &'a str },
+    /// SEARCH/REPLACE blocks for the file at `path`, applied to the original
+    /// ([`edit::apply_answer`]).
+    Blocks { original: &'a str, path: &'a str },
 }
 
 /// An artifact that passed, with what it took.
@@ -77,17 +79,30 @@ pub(crate) struct Checked {
 }
 
 impl Shape<'_> {
-    /// The new content from a cleaned answer (or, for blocks, the raw one), or what is wrong.
-    fn apply(&self, cleaned: &str, raw: &str) -> Result<String, edit::EditError> {
+    /// The new content from the model's raw answer (`cleaned` is that answer cleaned as an
+    /// artifact), or what is wrong with it.
+    fn apply(
+        &self,
+        cleaned: &str,
+        raw: &str,
+        language: Option<&Language>,
+    ) -> Result<String, edit::EditError> {
         match self {
             Shape::Whole => Ok(cleaned.to_string()),
-            Shape::WholeEdit { original } if cleaned == *original => Err(edit::EditError {
-                problem: edit::Problem::NoChange,
-                message: "the file came back unchanged; make the change the task asks for"
-                    .to_string(),
-            }),
-            Shape::WholeEdit { .. } => Ok(cleaned.to_string()),
-            Shape::Blocks { original } => edit::apply(original, &edit::parse(raw)?),
+            Shape::WholeEdit { original } => {
+                edit::whole(original, raw, language.map(Language::name))
+            }
+            Shape::Blocks { original, path } => edit::apply_answer(original, path, raw),
+        }
+    }
+
+    /// What a repair turn asks for; `result` is the content that failed a check, when the
+    /// answer could be applied at all.
+    fn redo<'r>(&self, result: Option<&'r str>) -> prompt::Redo<'r> {
+        match self {
+            Shape::Whole => prompt::Redo::Artifact,
+            Shape::WholeEdit { .. } => prompt::Redo::File,
+            Shape::Blocks { .. } => prompt::Redo::Blocks { result },
         }
     }
 }
@@ -261,6 +276,28 @@ impl Engine {
             }
             _ => String::new(),
         };
+        // An existing file is never regenerated from the task alone: `overwrite` rewrites it
+        // whole from its current text, as `delegate_files` does.
+        if let (Some(path), Some(ws)) = (req.output_path(), &workspace)
+            && req.overwrite
+            && ws.root().join(ws.check_write_path(path)?).is_file()
+        {
+            let src = ws.read_for_edit(path)?;
+            let file = FileTask {
+                path: path.to_string(),
+                task: req.task.clone(),
+                language: req.language.clone(),
+            };
+            let call = FilesRequest {
+                context: req.context.clone(),
+                tier: req.tier,
+                overwrite: true,
+                ..FilesRequest::default()
+            };
+            return self
+                .edit(&file, &call, src, &files, progress, ct, record)
+                .await;
+        }
         let messages = prompt::messages(&prompt::Spec {
             task: &req.task,
             context: req.context(),
@@ -409,8 +446,8 @@ impl Engine {
                 Err(f) => return Err(self.explain_missing_model(f, model).await),
             };
             record.finish_reason = generation.finish_reason.clone();
-            let artifact = self.accept(&generation, model, req, language, cap, record)?;
-            let problem = match shape.apply(&artifact, &generation.content) {
+            let artifact = self.accept(&generation, model, req, (shape, language), cap, record)?;
+            let (problem, result) = match shape.apply(&artifact, &generation.content, language) {
                 Ok(artifact) => {
                     let deadline = started + self.cfg.total_timeout;
                     let verdicts = self.checker.check(&artifact, language, ct, deadline).await;
@@ -421,13 +458,13 @@ impl Engine {
                     record.checked = verdicts.checked();
                     match verdicts.failure() {
                         None => return Ok(artifact),
-                        Some(o) => format!("{}: {}", o.name, o.message),
+                        Some(o) => (format!("{}: {}", o.name, o.message), Some(artifact)),
                     }
                 }
                 Err(e) if e.problem == edit::Problem::Emptied => {
                     return Err(Failure::new(Reason::InvalidOutput, e.message));
                 }
-                Err(e) => e.message,
+                Err(e) => (e.message, None),
             };
             if repairs_left == 0 {
                 return Err(Failure::new(
@@ -441,7 +478,12 @@ impl Engine {
                 progress,
                 format!("repairing: {}", crate::failure::one_line(&problem, 60)),
             );
-            messages = prompt::repair(messages, &generation.content, &problem);
+            messages = prompt::repair(
+                messages,
+                &generation.content,
+                &problem,
+                shape.redo(result.as_deref()),
+            );
         }
     }
 
@@ -451,14 +493,22 @@ impl Engine {
         g: &Generation,
         model: &str,
         req: &CodeRequest,
-        language: Option<&Language>,
+        (shape, language): (Shape<'_>, Option<&Language>),
         cap: usize,
         record: &mut UsageRecord,
     ) -> Result<String, Failure> {
         let artifact = clean::clean(&g.content, language.map(Language::name));
         record.output_chars = artifact.chars().count() as u64;
+        // An edit reads its answer itself (a `</think>` line may be the file's own): it has none
+        // only when there is no text, or the thinking never ended.
+        let empty = match shape {
+            Shape::Whole => artifact.is_empty(),
+            Shape::WholeEdit { .. } | Shape::Blocks { .. } => {
+                g.content.trim().is_empty() || clean::still_thinking(&g.content)
+            }
+        };
         if g.finish_reason.as_deref() == Some("length") {
-            if artifact.is_empty() && g.thought_chars > 0 {
+            if empty && g.thought_chars > 0 {
                 return Err(Failure::new(
                     Reason::Truncated,
                     format!(
@@ -479,7 +529,7 @@ set LOCAL_LLM_THINK=off for mechanical work, or raise max_tokens",
                 ),
             ));
         }
-        if artifact.is_empty() {
+        if empty {
             let detail = if g.thought_chars > 0 {
                 format!("{model} only thought and wrote no answer; LOCAL_LLM_THINK=off may help")
             } else {

@@ -72,20 +72,81 @@ pub(crate) fn edit_messages(spec: &Spec<'_>, instructions: &str, file: &str) -> 
 /// Longest checker message sent back to the model: the first lines say what is wrong.
 const MAX_REPAIR_NOTE_CHARS: usize = 1500;
 
-/// The conversation so far plus the model's answer and what the check found, asking for the
-/// whole corrected artifact.
-pub(crate) fn repair(mut so_far: Vec<Message>, answer: &str, problem: &str) -> Vec<Message> {
+/// Lines of the failing result quoted on each side of the line a check names.
+const QUOTE_AROUND_LINES: usize = 2;
+
+/// What a repair turn asks for, in the format the first answer was asked in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Redo<'a> {
+    /// The whole corrected artifact.
+    Artifact,
+    /// The whole corrected file (an edit asked for whole).
+    File,
+    /// Corrected SEARCH/REPLACE blocks, all of them again: the next answer is applied to the
+    /// file as first shown. `result` is the file the blocks made, when they applied and it
+    /// failed a check: the model never saw it, so its line numbers are quoted with their lines.
+    Blocks { result: Option<&'a str> },
+}
+
+/// The conversation so far plus the model's answer and what the check found, asking for a
+/// corrected answer as `redo` says.
+pub(crate) fn repair(
+    mut so_far: Vec<Message>,
+    answer: &str,
+    problem: &str,
+    redo: Redo<'_>,
+) -> Vec<Message> {
     let problem: String = problem.chars().take(MAX_REPAIR_NOTE_CHARS).collect();
-    so_far.push(Message::new("assistant", answer.to_string()));
-    so_far.push(Message::new(
-        "user",
-        format!(
-            "A check of your answer failed:\n{}\n\nReply with the whole corrected artifact only, \
-no explanation.",
-            problem.trim_end()
+    let problem = problem.trim_end();
+    let again = "Reply with corrected SEARCH/REPLACE blocks for the file as it was shown to you, \
+every change again (none of your blocks was kept), no explanation.";
+    let text = match redo {
+        Redo::Artifact => format!(
+            "A check of your answer failed:\n{problem}\n\nReply with the whole corrected artifact only, \
+no explanation."
         ),
-    ));
+        Redo::File => format!(
+            "A check of your answer failed:\n{problem}\n\nReply with the complete corrected file only, \
+no explanation."
+        ),
+        Redo::Blocks { result: None } => {
+            format!("Your blocks could not be applied:\n{problem}\n\n{again}")
+        }
+        Redo::Blocks {
+            result: Some(result),
+        } => {
+            let quote = quote_around(result, problem)
+                .map(|q| format!("\nThe file your blocks made, around that line:\n{q}\n"))
+                .unwrap_or_default();
+            format!(
+                "Your blocks applied, but a check of the file they made failed:\n{problem}\n{quote}\n{again}"
+            )
+        }
+    };
+    so_far.push(Message::new("assistant", answer.to_string()));
+    so_far.push(Message::new("user", text));
     so_far
+}
+
+/// The lines of `result` around the first `line N` that `problem` names, in a fence, the named
+/// line marked with `>`; `None` when it names none inside the file.
+fn quote_around(result: &str, problem: &str) -> Option<String> {
+    let n: usize = problem.split("line ").skip(1).find_map(|rest| {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    })?;
+    let lines: Vec<&str> = result.lines().collect();
+    let at = n.checked_sub(1).filter(|&i| i < lines.len())?;
+    let (from, to) = (
+        at.saturating_sub(QUOTE_AROUND_LINES),
+        (at + QUOTE_AROUND_LINES + 1).min(lines.len()),
+    );
+    let body: Vec<String> = (from..to)
+        .map(|i| format!("{}{}", if i == at { "> " } else { "  " }, lines[i]))
+        .collect();
+    let body = body.join("\n");
+    let fence = crate::workspace::fence_for(&body);
+    Some(format!("{fence}\n{body}\n{fence}"))
 }
 
 /// The request body of a streamed chat completion.
@@ -154,6 +215,7 @@ mod tests {
             first,
             "def f(:\n",
             "python syntax: line 1, col 7: missing ')'",
+            Redo::Artifact,
         );
         assert_eq!(m.len(), 4);
         assert_eq!(m[2].role, "assistant");
@@ -164,7 +226,39 @@ mod tests {
 
     #[test]
     fn a_long_checker_message_is_cut() {
-        let m = repair(vec![], "x", &"e".repeat(10_000));
+        let m = repair(vec![], "x", &"e".repeat(10_000), Redo::Artifact);
         assert!(m[1].content.len() < MAX_REPAIR_NOTE_CHARS + 200);
+    }
+
+    #[test]
+    fn a_blocks_repair_asks_for_blocks_and_quotes_the_lines_the_model_never_saw() {
+        let m = repair(
+            vec![],
+            "<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE",
+            "block 1: SEARCH matches no lines of the file.",
+            Redo::Blocks { result: None },
+        );
+        let ask = &m[1].content;
+        assert!(ask.contains("SEARCH/REPLACE blocks"), "{ask}");
+        assert!(ask.contains("every change again"), "{ask}");
+        assert!(!ask.contains("whole corrected artifact"), "{ask}");
+        let result = "a = 1\nb = 2\ndef f(:\n    pass\nc = 3\nd = 4\n";
+        let m = repair(
+            vec![],
+            "blocks",
+            "python syntax: line 3, col 7: missing ')'",
+            Redo::Blocks {
+                result: Some(result),
+            },
+        );
+        let ask = &m[1].content;
+        assert!(
+            ask.contains("```\n  a = 1\n  b = 2\n> def f(:\n      pass\n  c = 3\n```"),
+            "{ask}"
+        );
+        assert!(ask.contains("SEARCH/REPLACE blocks"), "{ask}");
+        assert!(!ask.contains("whole corrected"), "{ask}");
+        let m = repair(vec![], "x", "the file came back unchanged", Redo::File);
+        assert!(m[1].content.contains("complete corrected file"));
     }
 }
