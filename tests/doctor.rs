@@ -8,18 +8,20 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::Output;
 
-use common::{Mock, Reply, bin};
+use common::{Mock, Reply, Step, bin};
 use serde_json::json;
 
 const QUALITY: &str = "qwen3-coder-30b";
 const FAST: &str = "smollm2-135m";
 
-/// Runs `doctor` with a hermetic environment: temp home and workspace, and a PATH that holds no
-/// `local-executor-mcp`, so the `claude mcp add` line names the binary by its full path.
+/// Runs `doctor` with a hermetic environment: temp home (the server's and the user's, where
+/// Claude Code keeps its settings) and workspace, and a PATH that holds no `local-executor-mcp`,
+/// so the `claude mcp add` line names the binary by its full path.
 struct Doctor {
     home: tempfile::TempDir,
     workspace: tempfile::TempDir,
     empty_path: tempfile::TempDir,
+    user_home: tempfile::TempDir,
 }
 
 impl Doctor {
@@ -28,6 +30,7 @@ impl Doctor {
             home: tempfile::tempdir().unwrap(),
             workspace: tempfile::tempdir().unwrap(),
             empty_path: tempfile::tempdir().unwrap(),
+            user_home: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -35,6 +38,7 @@ impl Doctor {
         let mut cmd = tokio::process::Command::new(bin());
         cmd.env_clear()
             .env("PATH", self.empty_path.path())
+            .env("HOME", self.user_home.path())
             .env("LOCAL_LLM_BASE_URL", base_url)
             .env("LOCAL_EXECUTOR_HOME", self.home.path())
             .env("LOCAL_EXECUTOR_WORKSPACE", self.workspace.path())
@@ -58,6 +62,23 @@ impl Doctor {
         self.workspace.path().display().to_string()
     }
 }
+
+/// The lines every run in this harness ends its checks with: the binary is not on its PATH, and
+/// no Claude Code settings grant the tools.
+fn path_and_permission_lines() -> Vec<String> {
+    vec![
+        "– local-executor-mcp is not on PATH: a project's .mcp.json (as `init` writes it) and the Claude Code plugin start it by that name, and fail without it".into(),
+        format!(
+            "  fix: cargo install --locked --path {} (builds it again in release mode, a few minutes)",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        ASKS_ALL.into(),
+        ASKS_ALL_FIX.into(),
+    ]
+}
+
+const ASKS_ALL: &str = "– Claude Code asks before each call of delegate_code, delegate_files, list_local_models (headless, `claude -p` refuses it): no permissions.allow rule covers it";
+const ASKS_ALL_FIX: &str = "  fix: run `local-executor-mcp init` in the project (it adds the rules to .claude/settings.json), or add \"mcp__local-executor__delegate_code\", \"mcp__local-executor__delegate_files\", \"mcp__local-executor__list_local_models\" to permissions.allow there";
 
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
@@ -706,4 +727,142 @@ async fn doctor_lists_each_check_command_and_fails_a_missing_program() {
         text.contains("✔ check for bash: `./lint.sh {file}` ("),
         "{text}"
     );
+}
+
+/// The fast tier is tested on its own model: a fast model that cannot answer is a failure, never
+/// passed on the quality model's answer by escalation.
+#[tokio::test]
+async fn doctor_fails_a_fast_model_that_times_out_without_escalating() {
+    let mock = Mock::start(&[QUALITY, FAST]).await;
+    mock.push(Reply::text("ok"));
+    // The fast model never sends its head: the first-token timeout ends the wait.
+    mock.push(Reply::text("ok").before_head(vec![Step::Hang]));
+    mock.always(Reply::text("ok"));
+    let d = Doctor::new();
+    let mut env = models_env();
+    env.push(("LOCAL_LLM_FIRST_TOKEN_TIMEOUT", "1"));
+    let out = d.run(&mock.url, &[], &env).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("✔ test generation on quality ({QUALITY}): answered in ")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("✘ test generation on fast ({FAST}): DELEGATION_FAILED (timeout)")),
+        "{text}"
+    );
+    assert!(!text.contains(&format!("✔ test generation on fast")), "{text}");
+    let models: Vec<String> = mock
+        .chats()
+        .iter()
+        .map(|c| c.body["model"].as_str().unwrap().to_string())
+        .collect();
+    assert!(models.iter().all(|m| m == QUALITY || m == FAST), "{models:?}");
+    assert_eq!(models.iter().filter(|m| *m == QUALITY).count(), 1, "{models:?}");
+}
+
+#[tokio::test]
+async fn doctor_fails_a_fast_model_that_stops_at_the_limit_without_a_token() {
+    let mock = Mock::start(&[QUALITY, FAST]).await;
+    mock.push(Reply::tokens(&["o"], "length"));
+    mock.push(Reply::tokens(&[], "length"));
+    mock.always(Reply::text("ok"));
+    let d = Doctor::new();
+    let out = d.run(&mock.url, &[], &models_env()).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("✔ test generation on quality ({QUALITY}): answered in ")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "✘ test generation on fast ({FAST}): DELEGATION_FAILED (truncated)"
+        )) && text.contains("  fix: the model produced no answer; try another model for this tier\n"),
+        "{text}"
+    );
+    // Two generations, one a tier: no escalation to the quality model.
+    let chats = mock.chats();
+    assert_eq!(chats.len(), 2);
+    assert_eq!(chats[1].body["model"], FAST);
+}
+
+#[tokio::test]
+async fn doctor_says_which_tools_claude_code_will_ask_before() {
+    let mock = Mock::start(&[QUALITY]).await;
+    let d = Doctor::new();
+    let ws = d.workspace.path();
+    std::fs::create_dir(ws.join(".claude")).unwrap();
+    // The project allows one tool; the user allows the whole server but denies one tool.
+    std::fs::write(
+        ws.join(".claude/settings.json"),
+        r#"{"permissions": {"allow": ["mcp__local-executor__list_local_models"]}}"#,
+    )
+    .unwrap();
+    std::fs::create_dir(d.user_home.path().join(".claude")).unwrap();
+    std::fs::write(
+        d.user_home.path().join(".claude/settings.json"),
+        r#"{"permissions": {"allow": ["mcp__local-executor"], "deny": ["mcp__local-executor__delegate_files"]}}"#,
+    )
+    .unwrap();
+    let out = d.run(&mock.url, &["--no-generate"], &[]).await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for line in [
+        "✔ Claude Code calls delegate_code, list_local_models without asking (allowed in ~/.claude/settings.json, .claude/settings.json)\n",
+        "– Claude Code refuses delegate_files: a deny rule in ~/.claude/settings.json covers it\n  fix: remove that rule from permissions.deny in ~/.claude/settings.json to let the planner delegate with it\n",
+        // The project's rule counts only in a trusted folder.
+        "– the project's permission rules count once the folder is trusted",
+    ] {
+        assert!(text.contains(line), "no `{line}` in:\n{text}");
+    }
+    assert!(!text.contains("asks before"), "{text}");
+
+    // Trusted (as Claude Code records it), and the user's deny gone: every tool runs.
+    let real = ws.canonicalize().unwrap();
+    std::fs::write(
+        d.user_home.path().join(".claude.json"),
+        json!({"projects": {real.to_str().unwrap(): {"hasTrustDialogAccepted": true}}}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        d.user_home.path().join(".claude/settings.json"),
+        r#"{"permissions": {"allow": ["mcp__local-executor__delegate_files"]}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        ws.join(".claude/settings.local.json"),
+        r#"{"permissions": {"allow": ["mcp__local-executor__delegate_code"]}}"#,
+    )
+    .unwrap();
+    let text = stdout(&d.run(&mock.url, &["--no-generate"], &[]).await);
+    assert!(
+        text.contains("✔ Claude Code calls delegate_code, delegate_files, list_local_models without asking (allowed in .claude/settings.local.json, ~/.claude/settings.json, .claude/settings.json)\n"),
+        "{text}"
+    );
+    assert!(!text.contains("trusted") && !text.contains("refuses"), "{text}");
+
+    // A settings file Claude Code could not parse either is named, its rules not counted.
+    std::fs::write(ws.join(".claude/settings.local.json"), "{").unwrap();
+    let text = stdout(&d.run(&mock.url, &["--no-generate"], &[]).await);
+    assert!(
+        text.contains("– Claude Code settings .claude/settings.local.json could not be read (")
+            && text.contains("– Claude Code asks before each call of delegate_code (headless"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn doctor_says_when_the_binary_is_on_path() {
+    let mock = Mock::start(&[QUALITY]).await;
+    let d = Doctor::new();
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::fs::write(bin_dir.path().join("local-executor-mcp"), "").unwrap();
+    let out = d
+        .run(&mock.url, &["--no-generate"], &[("PATH", bin_dir.path().to_str().unwrap())])
+        .await;
+    let text = stdout(&out);
+    assert!(text.contains("\n✔ local-executor-mcp is on PATH\n"), "{text}");
+    assert!(!text.contains("not on PATH"), "{text}");
 }

@@ -1,0 +1,221 @@
+//! Whether Claude Code will ask before each of the server's tools. Claude Code (2.1.330) asks
+//! permission for every MCP tool, read-only or not, and headless (`claude -p`) it refuses the call
+//! instead; `--permission-mode acceptEdits` does not cover MCP tools. The rules live in
+//! `permissions.allow` and `permissions.deny` of the project's `.claude/settings.json` and
+//! `.claude/settings.local.json` and of the user's `~/.claude/settings.json`; a rule names one tool
+//! (`mcp__local-executor__delegate_files`) or the whole server (`mcp__local-executor`), and a deny
+//! rule wins over any allow rule. The project's rules count only in a folder the user has trusted,
+//! which Claude Code records in `~/.claude.json`.
+
+use std::path::{Path, PathBuf};
+
+use super::Report;
+use crate::init::{TOOLS, rule_covers, tool_rule};
+
+/// One settings file's rules, or why it could not be read.
+struct Rules {
+    /// How the report names the file.
+    label: String,
+    /// A project file: its rules count only in a trusted folder.
+    project: bool,
+    allow: Vec<String>,
+    deny: Vec<String>,
+}
+
+/// What decides a tool: the deny rule's file, else the allow rule's, else nothing (Claude Code
+/// asks).
+enum Verdict {
+    Denied(String),
+    Allowed(String),
+    Asks,
+}
+
+pub(super) fn check_permissions(workspace: &Path, home: Option<&Path>, report: &mut Report) {
+    let mut files = Vec::new();
+    for name in ["settings.json", "settings.local.json"] {
+        files.push((
+            workspace.join(".claude").join(name),
+            format!(".claude/{name}"),
+            true,
+        ));
+    }
+    if let Some(home) = home {
+        files.push((
+            home.join(".claude").join("settings.json"),
+            "~/.claude/settings.json".into(),
+            false,
+        ));
+    }
+    let mut read = Vec::new();
+    for (path, label, project) in files {
+        match load(&path) {
+            Ok(Some((allow, deny))) => read.push(Rules {
+                label,
+                project,
+                allow,
+                deny,
+            }),
+            Ok(None) => {}
+            Err(e) => report.note(format!(
+                "Claude Code settings {label} could not be read ({e}); its permission rules are not \
+counted here"
+            )),
+        }
+    }
+
+    let verdicts: Vec<(&str, Verdict)> = TOOLS.iter().map(|t| (*t, verdict(&read, t))).collect();
+    let allowed: Vec<&str> = pick(&verdicts, |v| matches!(v, Verdict::Allowed(_)));
+    let asks: Vec<&str> = pick(&verdicts, |v| matches!(v, Verdict::Asks));
+    if !allowed.is_empty() {
+        let mut sources: Vec<&str> = Vec::new();
+        for (_, v) in &verdicts {
+            if let Verdict::Allowed(f) = v
+                && !sources.contains(&f.as_str())
+            {
+                sources.push(f);
+            }
+        }
+        report.pass(format!(
+            "Claude Code calls {} without asking (allowed in {})",
+            allowed.join(", "),
+            sources.join(", ")
+        ));
+    }
+    for (tool, v) in &verdicts {
+        if let Verdict::Denied(file) = v {
+            report.advise(
+                format!("Claude Code refuses {tool}: a deny rule in {file} covers it"),
+                format!("remove that rule from permissions.deny in {file} to let the planner delegate with it"),
+            );
+        }
+    }
+    if !asks.is_empty() {
+        let rules: Vec<String> = asks.iter().map(|t| format!("\"{}\"", tool_rule(t))).collect();
+        report.advise(
+            format!(
+                "Claude Code asks before each call of {} (headless, `claude -p` refuses it): no \
+permissions.allow rule covers it",
+                asks.join(", ")
+            ),
+            format!(
+                "run `local-executor-mcp init` in the project (it adds the rules to \
+.claude/settings.json), or add {} to permissions.allow there",
+                rules.join(", ")
+            ),
+        );
+    }
+    let by_project = verdicts
+        .iter()
+        .any(|(_, v)| matches!(v, Verdict::Allowed(f) if read.iter().any(|r| r.project && r.label == *f)));
+    if by_project && !trusted(workspace, home) {
+        report.note(
+            "the project's permission rules count once the folder is trusted: start `claude` in it \
+and accept the trust prompt (Claude Code records it in ~/.claude.json)",
+        );
+    }
+}
+
+fn pick<'a>(verdicts: &[(&'a str, Verdict)], f: impl Fn(&Verdict) -> bool) -> Vec<&'a str> {
+    verdicts
+        .iter()
+        .filter(|(_, v)| f(v))
+        .map(|(t, _)| *t)
+        .collect()
+}
+
+/// Deny wins over allow, in any file.
+fn verdict(files: &[Rules], tool: &str) -> Verdict {
+    if let Some(f) = files
+        .iter()
+        .find(|f| f.deny.iter().any(|r| rule_covers(r, tool)))
+    {
+        return Verdict::Denied(f.label.clone());
+    }
+    match files
+        .iter()
+        .find(|f| f.allow.iter().any(|r| rule_covers(r, tool)))
+    {
+        Some(f) => Verdict::Allowed(f.label.clone()),
+        None => Verdict::Asks,
+    }
+}
+
+type AllowDeny = (Vec<String>, Vec<String>);
+
+/// The allow and deny rules of one settings file; `None` when there is no such file.
+fn load(path: &Path) -> Result<Option<AllowDeny>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let list = |key: &str| -> Vec<String> {
+        doc.get("permissions")
+            .and_then(|p| p.get(key))
+            .and_then(|l| l.as_array())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|r| r.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(Some((list("allow"), list("deny"))))
+}
+
+/// Whether `~/.claude.json` marks the folder (or a folder above it) as trusted.
+fn trusted(workspace: &Path, home: Option<&Path>) -> bool {
+    let Some(home) = home else {
+        return false;
+    };
+    let Ok(text) = std::fs::read_to_string(home.join(".claude.json")) else {
+        return false;
+    };
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return false;
+    };
+    let Some(projects) = doc.get("projects").and_then(|p| p.as_object()) else {
+        return false;
+    };
+    let real = workspace
+        .canonicalize()
+        .unwrap_or_else(|_| workspace.to_path_buf());
+    projects.iter().any(|(dir, p)| {
+        let dir = PathBuf::from(dir);
+        real.starts_with(&dir)
+            && p.get("hasTrustDialogAccepted")
+                .and_then(|t| t.as_bool())
+                .unwrap_or(false)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(label: &str, allow: &[&str], deny: &[&str]) -> Rules {
+        Rules {
+            label: label.into(),
+            project: true,
+            allow: allow.iter().map(|s| s.to_string()).collect(),
+            deny: deny.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn deny_beats_allow_and_the_server_rule_covers_every_tool() {
+        let files = [
+            rules("a", &["mcp__local-executor"], &[]),
+            rules("b", &[], &["mcp__local-executor__delegate_files"]),
+        ];
+        assert!(matches!(verdict(&files, "delegate_files"), Verdict::Denied(f) if f == "b"));
+        assert!(matches!(verdict(&files, "delegate_code"), Verdict::Allowed(f) if f == "a"));
+        let files = [rules("a", &["mcp__local-executor__list_local_models", "mcp__other"], &[])];
+        assert!(matches!(verdict(&files, "delegate_code"), Verdict::Asks));
+        assert!(matches!(verdict(&files, "list_local_models"), Verdict::Allowed(_)));
+        // Another server's name that merely starts with ours covers nothing.
+        let files = [rules("a", &["mcp__local-executor-2"], &[])];
+        assert!(matches!(verdict(&files, "delegate_code"), Verdict::Asks));
+    }
+}
