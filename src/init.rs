@@ -359,15 +359,18 @@ struct Existing {
 fn inspect(root: &Path, name: &str) -> Result<Existing, String> {
     let mut path = root.join(name);
     let mut create_dir = None;
-    if let Some(folder) = Path::new(name).parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(folder) = Path::new(name)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         let dir = root.join(folder);
         match std::fs::symlink_metadata(&dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_dir = Some(dir),
             Err(e) => return Err(format!("cannot read {}: {e}", folder.display())),
             Ok(_) => {
-                let real = dir.canonicalize().map_err(|e| {
-                    format!("{} leads nowhere readable ({e})", folder.display())
-                })?;
+                let real = dir
+                    .canonicalize()
+                    .map_err(|e| format!("{} leads nowhere readable ({e})", folder.display()))?;
                 if !real.starts_with(root) {
                     return Err(format!(
                         "its folder {} is a symlink to {}, outside the project; refusing to write \
@@ -656,11 +659,12 @@ fn merge_server(
         }
         // A command that already runs this binary from elsewhere (vendored in the repository, a
         // full path) is the team's choice; anything else becomes the binary on PATH.
-        Some(c) if c.as_str().is_some_and(|c| {
-            c.rsplit(['/', '\\'])
-                .next()
-                .is_some_and(|f| f.starts_with(COMMAND))
-        }) => {}
+        Some(c)
+            if c.as_str().is_some_and(|c| {
+                c.rsplit(['/', '\\'])
+                    .next()
+                    .is_some_and(|f| f.starts_with(COMMAND))
+            }) => {}
         Some(c) => {
             ed.replace(c, &Json::str(COMMAND));
             changes.push(format!("command set to `{COMMAND}`"));
@@ -714,7 +718,10 @@ fn merge_server(
                     changes.push(format!("{key} default updated to what the backend serves"));
                 } else if key == "LOCAL_EXECUTOR_ALLOW_WRITE" {
                     // A switch, never a secret: shown, since it decides what the server may do.
-                    kept.push(format!("{key}={}", value.map_or("(not a string)".into(), json::quote)));
+                    kept.push(format!(
+                        "{key}={}",
+                        value.map_or("(not a string)".into(), json::quote)
+                    ));
                 } else {
                     // Only the name: a team may have put a literal value (even a key) here.
                     kept.push(key.to_string());
@@ -798,7 +805,9 @@ fn merge_claude_settings(
                         .filter_map(|i| i.as_str().map(str::to_string))
                         .collect()
                 })
-                .ok_or_else(|| format!("its `permissions.{what}` is not an array; fix it or move it away")),
+                .ok_or_else(|| {
+                    format!("its `permissions.{what}` is not an array; fix it or move it away")
+                }),
         }
     };
     let permissions = doc.get("permissions");
@@ -828,7 +837,10 @@ fn merge_claude_settings(
     }
     let mut notes = Vec::new();
     if !missing.is_empty() {
-        notes.push(format!("Claude Code may call {} without asking", missing.join(", ")));
+        notes.push(format!(
+            "Claude Code may call {} without asking",
+            missing.join(", ")
+        ));
     }
     let denied: Vec<&str> = TOOLS
         .iter()
@@ -1021,7 +1033,10 @@ mod tests {
             placeholder_default("LOCAL_LLM_MODEL_FAST", "${LOCAL_LLM_MODEL_FAST:-}"),
             Some("")
         );
-        assert_eq!(placeholder_default("LOCAL_LLM_BASE_URL", "http://x/v1"), None);
+        assert_eq!(
+            placeholder_default("LOCAL_LLM_BASE_URL", "http://x/v1"),
+            None
+        );
         assert_eq!(
             placeholder_default("LOCAL_LLM_BASE_URL", "${OTHER:-http://x/v1}"),
             None
@@ -1040,9 +1055,14 @@ mod tests {
                 "\"0\",\n                \"LOCAL_LLM_MODEL_QUALITY\": \"${LOCAL_LLM_MODEL_QUALITY:-coder}\",\n                \"LOCAL_LLM_MODEL_FAST\": \"${LOCAL_LLM_MODEL_FAST:-coder}\"\n"
             )
         );
-        assert!(what.contains("LOCAL_LLM_BASE_URL default updated"), "{what}");
         assert!(
-            what.contains("kept as the team set them: LOCAL_LLM_API_KEY, LOCAL_EXECUTOR_ALLOW_WRITE=\"0\""),
+            what.contains("LOCAL_LLM_BASE_URL default updated"),
+            "{what}"
+        );
+        assert!(
+            what.contains(
+                "kept as the team set them: LOCAL_LLM_API_KEY, LOCAL_EXECUTOR_ALLOW_WRITE=\"0\""
+            ),
             "{what}"
         );
         // Unconfirmed by a backend, init's own placeholder keeps its default too.
@@ -1061,7 +1081,10 @@ mod tests {
                 "list_local_models\",\n\t\t\t\"mcp__local-executor__delegate_code\",\n\t\t\t\"mcp__local-executor__delegate_files\"\n"
             )
         );
-        assert!(what.contains("deny rules for delegate_files are kept"), "{what}");
+        assert!(
+            what.contains("deny rules for delegate_files are kept"),
+            "{what}"
+        );
         // A whole-server rule covers every tool.
         let whole = "{\"permissions\": {\"allow\": [\"mcp__local-executor\"]}}";
         let (new, what) = merge_claude_settings(whole, &TOOLS, false).unwrap();

@@ -63,6 +63,11 @@ impl Doctor {
     }
 }
 
+/// `head`, the lines every run in this harness ends its checks with, and `tail`.
+fn with_client_lines(head: Vec<String>, tail: Vec<String>) -> Vec<String> {
+    [head, path_and_permission_lines(), tail].concat()
+}
+
 /// The lines every run in this harness ends its checks with: the binary is not on its PATH, and
 /// no Claude Code settings grant the tools.
 fn path_and_permission_lines() -> Vec<String> {
@@ -153,27 +158,31 @@ async fn doctor_passes_a_working_setup_and_prints_the_claude_mcp_add_line() {
     let root = root(&mock.url);
     assert_lines(
         &stdout(&out),
-        &[
-            format!("✔ base URL {}", mock.url),
-            format!("✔ backend answers GET {}/models: 2 models", mock.url),
-            format!("✔ quality model {QUALITY} is served"),
-            format!("✔ fast model {FAST} is served"),
-            format!("✔ test generation on quality ({QUALITY}): answered in *"),
-            format!("✔ test generation on fast ({FAST}): answered in *"),
-            format!("– llama-swap not detected (no {root}/running); fine for other backends"),
-            format!("✔ usage log {} is writable", d.usage()),
-            format!(
-                "✔ workspace {}; writing files (delegate_files) is off, LOCAL_EXECUTOR_ALLOW_WRITE=1 turns it on",
-                d.ws()
-            ),
-            String::new(),
-            "All checks passed. Add the server to Claude Code with:".into(),
-            format!(
-                "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST={FAST} --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
-                mock.url,
-                bin()
-            ),
-        ],
+        &with_client_lines(
+            vec![
+                format!("✔ base URL {}", mock.url),
+                format!("✔ backend answers GET {}/models: 2 models", mock.url),
+                format!("✔ quality model {QUALITY} is served"),
+                format!("✔ fast model {FAST} is served"),
+                format!("✔ test generation on quality ({QUALITY}): answered in *"),
+                format!("✔ test generation on fast ({FAST}): answered in *"),
+                format!("– llama-swap not detected (no {root}/running); fine for other backends"),
+                format!("✔ usage log {} is writable", d.usage()),
+                format!(
+                    "✔ workspace {}; writing files (delegate_files) is off, LOCAL_EXECUTOR_ALLOW_WRITE=1 turns it on",
+                    d.ws()
+                ),
+            ],
+            vec![
+                String::new(),
+                "All checks passed. Add the server to Claude Code with:".into(),
+                format!(
+                    "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST={FAST} --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
+                    mock.url,
+                    bin()
+                ),
+            ],
+        ),
     );
     // One token on each tier's model, and nothing written to the usage log.
     let chats = mock.chats();
@@ -210,7 +219,7 @@ async fn doctor_adds_v1_detects_llama_swap_and_skips_generation_when_asked() {
 ✔ llama-swap detected at {root}/running: {QUALITY} (ready)
 ✔ usage log {usage} is writable
 ✔ workspace {ws}; writing files (delegate_files) is on, inside it only
-
+{client}
 All checks passed. Add the server to Claude Code with:
   claude mcp add local-executor --env LOCAL_LLM_BASE_URL={url} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST=qwen2.5-vl-7b --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {bin}
 ",
@@ -218,6 +227,10 @@ All checks passed. Add the server to Claude Code with:
         usage = d.usage(),
         ws = d.ws(),
         bin = bin(),
+        client = path_and_permission_lines()
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
     );
     assert_eq!(stdout(&out), expected);
     assert!(mock.chats().is_empty());
@@ -240,20 +253,25 @@ async fn doctor_fails_when_the_backend_is_not_up() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_lines(
         &stdout(&out),
-        &[
-            format!("✔ base URL {url}"),
-            format!("✘ backend at {url} does not answer: *"),
-            "  fix: start the backend, or set LOCAL_LLM_BASE_URL to where it listens; llama-swap and llama-server listen on http://127.0.0.1:8080/v1, Ollama on http://127.0.0.1:11434/v1, LM Studio on http://127.0.0.1:1234/v1".into(),
-            "– models, test generation and llama-swap not checked: the backend did not answer".into(),
-            format!("✔ usage log {} is writable", d.usage()),
-            "✔ workspace *".into(),
-            String::new(),
-            "1 check failed. Once fixed, add the server to Claude Code with:".into(),
-            format!(
-                "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={url} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST={FAST} --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
-                bin()
-            ),
-        ],
+        &with_client_lines(
+            vec![
+                format!("✔ base URL {url}"),
+                format!("✘ backend at {url} does not answer: *"),
+                // On this machine, this project's own start command comes before other products' ports.
+                "  fix: start the backend: the demo's, from a checkout of local-executor-mcp, with `scripts/backend.sh start` (it prints the settings to export); or yours, or set LOCAL_LLM_BASE_URL to where it listens; llama-swap and llama-server listen on http://127.0.0.1:8080/v1, Ollama on http://127.0.0.1:11434/v1, LM Studio on http://127.0.0.1:1234/v1".into(),
+                "– models, test generation and llama-swap not checked: the backend did not answer".into(),
+                format!("✔ usage log {} is writable", d.usage()),
+                "✔ workspace *".into(),
+            ],
+            vec![
+                String::new(),
+                "1 check failed. Once fixed, add the server to Claude Code with:".into(),
+                format!(
+                    "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={url} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST={FAST} --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
+                    bin()
+                ),
+            ],
+        ),
     );
 }
 
@@ -274,22 +292,28 @@ async fn doctor_names_near_matches_for_a_model_the_backend_does_not_serve() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_lines(
         &stdout(&out),
-        &[
-            format!("✔ base URL {}", mock.url),
-            format!("✔ backend answers GET {}/models: 3 models", mock.url),
-            format!("✘ quality model Qwen3-Coder is not served; near matches: {QUALITY}"),
-            format!("  fix: set LOCAL_LLM_MODEL_QUALITY={QUALITY}"),
-            "✘ fast model llama-3.1-8b is not served by the backend".into(),
-            format!("  fix: set LOCAL_LLM_MODEL_FAST to one of: {QUALITY}, gemma-3-270m, {FAST}"),
-            "– test generation on quality skipped: its model is not served".into(),
-            "– test generation on fast skipped: its model is not served".into(),
-            "– llama-swap not detected*".into(),
-            "✔ usage log*".into(),
-            "✔ workspace*".into(),
-            String::new(),
-            "2 checks failed. Once fixed, add the server to Claude Code with:".into(),
-            "  claude mcp add local-executor*".into(),
-        ],
+        &with_client_lines(
+            vec![
+                format!("✔ base URL {}", mock.url),
+                format!("✔ backend answers GET {}/models: 3 models", mock.url),
+                format!("✘ quality model Qwen3-Coder is not served; near matches: {QUALITY}"),
+                format!("  fix: set LOCAL_LLM_MODEL_QUALITY={QUALITY}"),
+                "✘ fast model llama-3.1-8b is not served by the backend".into(),
+                format!(
+                    "  fix: set LOCAL_LLM_MODEL_FAST to one of: {QUALITY}, gemma-3-270m, {FAST}"
+                ),
+                "– test generation on quality skipped: its model is not served".into(),
+                "– test generation on fast skipped: its model is not served".into(),
+                "– llama-swap not detected*".into(),
+                "✔ usage log*".into(),
+                "✔ workspace*".into(),
+            ],
+            vec![
+                String::new(),
+                "2 checks failed. Once fixed, add the server to Claude Code with:".into(),
+                "  claude mcp add local-executor*".into(),
+            ],
+        ),
     );
     assert!(mock.chats().is_empty());
 }
@@ -302,19 +326,23 @@ async fn doctor_says_when_the_server_answers_without_v1() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_lines(
         &stdout(&out),
-        &[
-            format!("✔ base URL {url}/v1 (given as {url}; /v1 was added)"),
-            format!(
-                "✘ GET {url}/v1/models is not found, but {url}/models lists 1 models: this server serves the API without /v1"
-            ),
-            "  fix: local-executor-mcp always calls <base>/v1/…; serve the API under a path ending in /v1, or put a proxy that does (LiteLLM, llama-swap) in front".into(),
-            "– models, test generation and llama-swap not checked: the backend did not answer".into(),
-            "✔ usage log*".into(),
-            "✔ workspace*".into(),
-            String::new(),
-            "1 check failed. Once fixed, add the server to Claude Code with:".into(),
-            "  claude mcp add local-executor*".into(),
-        ],
+        &with_client_lines(
+            vec![
+                format!("✔ base URL {url}/v1 (given as {url}; /v1 was added)"),
+                format!(
+                    "✘ GET {url}/v1/models is not found, but {url}/models lists 1 models: this server serves the API without /v1"
+                ),
+                "  fix: local-executor-mcp always calls <base>/v1/…; serve the API under a path ending in /v1, or put a proxy that does (LiteLLM, llama-swap) in front".into(),
+                "– models, test generation and llama-swap not checked: the backend did not answer".into(),
+                "✔ usage log*".into(),
+                "✔ workspace*".into(),
+            ],
+            vec![
+                String::new(),
+                "1 check failed. Once fixed, add the server to Claude Code with:".into(),
+                "  claude mcp add local-executor*".into(),
+            ],
+        ),
     );
 }
 
@@ -516,24 +544,28 @@ async fn doctor_accepts_an_ollama_id_without_its_latest_tag_as_the_server_does()
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_lines(
         &stdout(&out),
-        &[
-            format!("✔ base URL {}", mock.url),
-            format!("✔ backend answers GET {}/models: 2 models", mock.url),
-            "✔ quality model qwen2.5-coder is served".into(),
-            "✔ fast model gemma3:latest is served".into(),
-            "✔ test generation on quality (qwen2.5-coder): answered in *".into(),
-            "✔ test generation on fast (gemma3:latest): answered in *".into(),
-            "– llama-swap not detected*".into(),
-            "✔ usage log*".into(),
-            "✔ workspace*".into(),
-            String::new(),
-            "All checks passed. Add the server to Claude Code with:".into(),
-            format!(
-                "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY=qwen2.5-coder --env LOCAL_LLM_MODEL_FAST=gemma3:latest --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
-                mock.url,
-                bin()
-            ),
-        ],
+        &with_client_lines(
+            vec![
+                format!("✔ base URL {}", mock.url),
+                format!("✔ backend answers GET {}/models: 2 models", mock.url),
+                "✔ quality model qwen2.5-coder is served".into(),
+                "✔ fast model gemma3:latest is served".into(),
+                "✔ test generation on quality (qwen2.5-coder): answered in *".into(),
+                "✔ test generation on fast (gemma3:latest): answered in *".into(),
+                "– llama-swap not detected*".into(),
+                "✔ usage log*".into(),
+                "✔ workspace*".into(),
+            ],
+            vec![
+                String::new(),
+                "All checks passed. Add the server to Claude Code with:".into(),
+                format!(
+                    "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY=qwen2.5-coder --env LOCAL_LLM_MODEL_FAST=gemma3:latest --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
+                    mock.url,
+                    bin()
+                ),
+            ],
+        ),
     );
     // The test generation reached the backend under the id as configured.
     let chats = mock.chats();
@@ -745,21 +777,35 @@ async fn doctor_fails_a_fast_model_that_times_out_without_escalating() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let text = stdout(&out);
     assert!(
-        text.contains(&format!("✔ test generation on quality ({QUALITY}): answered in ")),
+        text.contains(&format!(
+            "✔ test generation on quality ({QUALITY}): answered in "
+        )),
         "{text}"
     );
     assert!(
-        text.contains(&format!("✘ test generation on fast ({FAST}): DELEGATION_FAILED (timeout)")),
+        text.contains(&format!(
+            "✘ test generation on fast ({FAST}): DELEGATION_FAILED (timeout)"
+        )),
         "{text}"
     );
-    assert!(!text.contains(&format!("✔ test generation on fast")), "{text}");
+    assert!(
+        !text.contains(&format!("✔ test generation on fast")),
+        "{text}"
+    );
     let models: Vec<String> = mock
         .chats()
         .iter()
         .map(|c| c.body["model"].as_str().unwrap().to_string())
         .collect();
-    assert!(models.iter().all(|m| m == QUALITY || m == FAST), "{models:?}");
-    assert_eq!(models.iter().filter(|m| *m == QUALITY).count(), 1, "{models:?}");
+    assert!(
+        models.iter().all(|m| m == QUALITY || m == FAST),
+        "{models:?}"
+    );
+    assert_eq!(
+        models.iter().filter(|m| *m == QUALITY).count(),
+        1,
+        "{models:?}"
+    );
 }
 
 #[tokio::test]
@@ -773,13 +819,16 @@ async fn doctor_fails_a_fast_model_that_stops_at_the_limit_without_a_token() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let text = stdout(&out);
     assert!(
-        text.contains(&format!("✔ test generation on quality ({QUALITY}): answered in ")),
+        text.contains(&format!(
+            "✔ test generation on quality ({QUALITY}): answered in "
+        )),
         "{text}"
     );
     assert!(
         text.contains(&format!(
             "✘ test generation on fast ({FAST}): DELEGATION_FAILED (truncated)"
-        )) && text.contains("  fix: the model produced no answer; try another model for this tier\n"),
+        )) && text
+            .contains("  fix: the model produced no answer; try another model for this tier\n"),
         "{text}"
     );
     // Two generations, one a tier: no escalation to the quality model.
@@ -841,7 +890,10 @@ async fn doctor_says_which_tools_claude_code_will_ask_before() {
         text.contains("✔ Claude Code calls delegate_code, delegate_files, list_local_models without asking (allowed in .claude/settings.local.json, ~/.claude/settings.json, .claude/settings.json)\n"),
         "{text}"
     );
-    assert!(!text.contains("trusted") && !text.contains("refuses"), "{text}");
+    assert!(
+        !text.contains("trusted") && !text.contains("refuses"),
+        "{text}"
+    );
 
     // A settings file Claude Code could not parse either is named, its rules not counted.
     std::fs::write(ws.join(".claude/settings.local.json"), "{").unwrap();
@@ -860,9 +912,16 @@ async fn doctor_says_when_the_binary_is_on_path() {
     let bin_dir = tempfile::tempdir().unwrap();
     std::fs::write(bin_dir.path().join("local-executor-mcp"), "").unwrap();
     let out = d
-        .run(&mock.url, &["--no-generate"], &[("PATH", bin_dir.path().to_str().unwrap())])
+        .run(
+            &mock.url,
+            &["--no-generate"],
+            &[("PATH", bin_dir.path().to_str().unwrap())],
+        )
         .await;
     let text = stdout(&out);
-    assert!(text.contains("\n✔ local-executor-mcp is on PATH\n"), "{text}");
+    assert!(
+        text.contains("\n✔ local-executor-mcp is on PATH\n"),
+        "{text}"
+    );
     assert!(!text.contains("not on PATH"), "{text}");
 }

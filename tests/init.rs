@@ -290,7 +290,12 @@ async fn init_twice_changes_nothing_the_second_time() {
     assert!(second.status.success(), "{}", stderr(&second));
     assert_eq!(s.snapshot(), after_first);
     let out = stdout(&second);
-    for name in [".mcp.json", ".claude/settings.json", "CLAUDE.md", "AGENTS.md"] {
+    for name in [
+        ".mcp.json",
+        ".claude/settings.json",
+        "CLAUDE.md",
+        "AGENTS.md",
+    ] {
         assert!(out.contains(&format!("unchanged {name}\n")), "{out}");
         assert_one_section_or_json(&s, name);
     }
@@ -494,7 +499,11 @@ async fn init_keeps_a_teams_args_switch_key_variable_and_indentation() {
     let hunk = &hunk[..hunk.find("would ").unwrap()];
     let changed: Vec<&str> = hunk
         .lines()
-        .filter(|l| (l.starts_with('-') || l.starts_with('+')) && !l.starts_with("---") && !l.starts_with("+++"))
+        .filter(|l| {
+            (l.starts_with('-') || l.starts_with('+'))
+                && !l.starts_with("---")
+                && !l.starts_with("+++")
+        })
         .collect();
     assert_eq!(
         changed,
@@ -551,7 +560,10 @@ async fn init_follows_a_tab_indented_file_and_adds_a_missing_entry_in_its_style(
     assert!(text.ends_with("\r\n\t\t}\r\n\t}\r\n}"), "{text:?}");
     assert!(!text.replace("\r\n", "").contains('\n'), "{text:?}");
     let mcp: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(mcp["mcpServers"]["local-executor"], expected_server(&url, "", ""));
+    assert_eq!(
+        mcp["mcpServers"]["local-executor"],
+        expected_server(&url, "", "")
+    );
 }
 
 #[tokio::test]
@@ -559,7 +571,10 @@ async fn init_adds_the_permission_rules_and_keeps_the_projects_own() {
     let s = Setup::project();
     let settings = "{\n    \"model\": \"opus\",\n    \"permissions\": {\n        \"allow\": [\n            \"Bash(cargo test:*)\",\n            \"mcp__local-executor__list_local_models\"\n        ],\n        \"deny\": [\"Read(./.env)\"]\n    },\n    \"env\": {\"A\": \"b\"}\n}\n";
     s.write(".claude/settings.json", settings);
-    s.write(".claude/settings.local.json", "{\"permissions\": {\"allow\": []}}");
+    s.write(
+        ".claude/settings.local.json",
+        "{\"permissions\": {\"allow\": []}}",
+    );
     let o = s.init(&closed_url(), &[], &[]).await;
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
@@ -570,7 +585,10 @@ async fn init_adds_the_permission_rules_and_keeps_the_projects_own() {
         )
     );
     // The user-local file is Claude Code's own to write.
-    assert_eq!(s.read(".claude/settings.local.json"), "{\"permissions\": {\"allow\": []}}");
+    assert_eq!(
+        s.read(".claude/settings.local.json"),
+        "{\"permissions\": {\"allow\": []}}"
+    );
     let out = stdout(&o);
     assert!(
         out.contains("updated .claude/settings.json (Claude Code may call delegate_code, delegate_files without asking)"),
@@ -581,7 +599,11 @@ async fn init_adds_the_permission_rules_and_keeps_the_projects_own() {
     let o = s.init(&closed_url(), &[], &[]).await;
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(s.snapshot(), before);
-    assert!(stdout(&o).contains("unchanged .claude/settings.json\n"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("unchanged .claude/settings.json\n"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[tokio::test]
@@ -603,10 +625,17 @@ async fn without_write_permission_delegate_files_is_left_to_ask() {
         Some("prompt")
     );
     // An allow rule already there is the project's: kept, and said.
-    s.write(".claude/settings.json", &format!("{{\"permissions\": {{\"allow\": [\"{}\"]}}}}", RULES[1]));
+    s.write(
+        ".claude/settings.json",
+        &format!("{{\"permissions\": {{\"allow\": [\"{}\"]}}}}", RULES[1]),
+    );
     let o = s.init(&closed_url(), &["--no-write-permission"], &[]).await;
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("delegate_files stays allowed by a rule already there"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("delegate_files stays allowed by a rule already there"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[tokio::test]
@@ -614,9 +643,15 @@ async fn malformed_claude_settings_are_refused_and_nothing_is_written() {
     let s = Setup::project();
     s.write("CLAUDE.md", "# Rules\n");
     for bad in [
-        ("{\"permissions\": {\"allow\": [\"x\",]}}", "is not valid JSON"),
+        (
+            "{\"permissions\": {\"allow\": [\"x\",]}}",
+            "is not valid JSON",
+        ),
         ("[1]", "is not a JSON object"),
-        ("{\"permissions\": {\"allow\": \"mcp__local-executor\"}}", "`permissions.allow` is not an array"),
+        (
+            "{\"permissions\": {\"allow\": \"mcp__local-executor\"}}",
+            "`permissions.allow` is not an array",
+        ),
         ("{\"permissions\": true}", "`permissions` is not an object"),
     ] {
         s.write(".claude/settings.json", bad.0);
@@ -645,10 +680,17 @@ async fn claude_settings_through_a_symlink_out_of_the_project_are_refused() {
     std::fs::remove_file(s.path(".claude")).unwrap();
     std::fs::create_dir(s.path(".claude")).unwrap();
     std::fs::write(outside.join("settings.json"), "{}").unwrap();
-    std::os::unix::fs::symlink(outside.join("settings.json"), s.path(".claude/settings.json")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("settings.json"),
+        s.path(".claude/settings.json"),
+    )
+    .unwrap();
     let o = s.init(&closed_url(), &[], &[]).await;
     assert_refused(&o, &[".claude/settings.json", "outside the project"]);
-    assert_eq!(std::fs::read_to_string(outside.join("settings.json")).unwrap(), "{}");
+    assert_eq!(
+        std::fs::read_to_string(outside.join("settings.json")).unwrap(),
+        "{}"
+    );
 }
 
 #[tokio::test]
@@ -671,7 +713,11 @@ async fn init_says_when_the_binary_is_not_on_path() {
     let bin_dir = tempfile::tempdir().unwrap();
     std::fs::write(bin_dir.path().join("local-executor-mcp"), "").unwrap();
     let o = s
-        .init(&closed_url(), &["--dry-run"], &[("PATH", bin_dir.path().to_str().unwrap())])
+        .init(
+            &closed_url(),
+            &["--dry-run"],
+            &[("PATH", bin_dir.path().to_str().unwrap())],
+        )
         .await;
     assert!(!stdout(&o).contains("not on PATH"), "{}", stdout(&o));
 }

@@ -90,7 +90,10 @@ counted here"
         }
     }
     if !asks.is_empty() {
-        let rules: Vec<String> = asks.iter().map(|t| format!("\"{}\"", tool_rule(t))).collect();
+        let rules: Vec<String> = asks
+            .iter()
+            .map(|t| format!("\"{}\"", tool_rule(t)))
+            .collect();
         report.advise(
             format!(
                 "Claude Code asks before each call of {} (headless, `claude -p` refuses it): no \
@@ -211,9 +214,16 @@ mod tests {
         ];
         assert!(matches!(verdict(&files, "delegate_files"), Verdict::Denied(f) if f == "b"));
         assert!(matches!(verdict(&files, "delegate_code"), Verdict::Allowed(f) if f == "a"));
-        let files = [rules("a", &["mcp__local-executor__list_local_models", "mcp__other"], &[])];
+        let files = [rules(
+            "a",
+            &["mcp__local-executor__list_local_models", "mcp__other"],
+            &[],
+        )];
         assert!(matches!(verdict(&files, "delegate_code"), Verdict::Asks));
-        assert!(matches!(verdict(&files, "list_local_models"), Verdict::Allowed(_)));
+        assert!(matches!(
+            verdict(&files, "list_local_models"),
+            Verdict::Allowed(_)
+        ));
         // Another server's name that merely starts with ours covers nothing.
         let files = [rules("a", &["mcp__local-executor-2"], &[])];
         assert!(matches!(verdict(&files, "delegate_code"), Verdict::Asks));

@@ -476,7 +476,10 @@ mod tests {
         );
         let tabs = "{\r\n\t\"a\": 1\r\n}";
         let out = edit(tabs, |e, d| {
-            e.add_members(d, &[("b".into(), Json::Obj(vec![("c".into(), Json::str("d"))]))])
+            e.add_members(
+                d,
+                &[("b".into(), Json::Obj(vec![("c".into(), Json::str("d"))]))],
+            )
         });
         assert_eq!(
             out,
@@ -491,7 +494,8 @@ mod tests {
 
     #[test]
     fn empty_objects_and_arrays_open_up_and_items_follow_their_layout() {
-        let text = "{\n  \"p\": {},\n  \"l\": [],\n  \"one\": [\"a\"],\n  \"many\": [\n    \"a\"\n  ]\n}";
+        let text =
+            "{\n  \"p\": {},\n  \"l\": [],\n  \"one\": [\"a\"],\n  \"many\": [\n    \"a\"\n  ]\n}";
         let out = edit(text, |e, d| {
             e.add_members(d.get("p").unwrap(), &[("k".into(), Json::str("v"))]);
             e.push_items(d.get("l").unwrap(), &[Json::str("x"), Json::str("y")]);
@@ -507,13 +511,18 @@ mod tests {
     #[test]
     fn a_replaced_value_keeps_everything_around_it() {
         let text = "{ \"a\" : \"old\" ,\n\t\"b\": [1,2] }";
-        let out = edit(text, |e, d| e.replace(d.get("a").unwrap(), &Json::str("new")));
+        let out = edit(text, |e, d| {
+            e.replace(d.get("a").unwrap(), &Json::str("new"))
+        });
         assert_eq!(out, "{ \"a\" : \"new\" ,\n\t\"b\": [1,2] }");
     }
 
     #[test]
     fn the_indent_unit_is_the_files_own() {
-        assert_eq!(indent_unit("{\n    \"a\": {\n        \"b\": 1\n    }\n}"), "    ");
+        assert_eq!(
+            indent_unit("{\n    \"a\": {\n        \"b\": 1\n    }\n}"),
+            "    "
+        );
         assert_eq!(indent_unit("{\n\t\"a\": 1\n}"), "\t");
         assert_eq!(indent_unit("{\"a\": 1}"), "  ");
         assert_eq!(indent_unit("{\n   \"a\": 1\n}"), "   ");
