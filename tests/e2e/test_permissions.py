@@ -5,7 +5,7 @@ scripted APIs on loopback: an Anthropic Messages API that asks for one `delegate
 an OpenAI-compatible backend that answers it with a fixed function. No `--allowedTools`: the rule
 `init` wrote in `.claude/settings.json` is what lets the call run and the file land. With
 `init --no-write-permission` the rule is left out, and Claude Code refuses the call with its
-permission message. The backend is scripted rather than the suite's model so that what lands is
+permission message; in a folder not yet trusted it ignores the rule and refuses the same way. The backend is scripted rather than the suite's model so that what lands is
 known byte for byte; the real model is tested in test_files.py."""
 
 from __future__ import annotations
@@ -185,12 +185,15 @@ def _trusted_home(home: Path, project: Path) -> None:
     )
 
 
-def _session(claude: str, binary: Path, tmp_path: Path, apis, init_args: list[str]):
+def _session(claude: str, binary: Path, tmp_path: Path, apis, init_args: list[str], trusted: bool = True):
     claude_api, backend = apis
     home, project = tmp_path / "home", tmp_path / "project"
     project.mkdir()
     (project / ".git").mkdir()
-    _trusted_home(home, project)
+    if trusted:
+        _trusted_home(home, project)
+    else:
+        (home / ".claude").mkdir(parents=True)
     lex_home = tmp_path / "lex-home"
     base = full_env({})
     for key in [k for k in base if k.startswith(("CLAUDE", "ANTHROPIC", "LOCAL_LLM", "LOCAL_EXECUTOR"))]:
@@ -231,6 +234,7 @@ def test_after_init_delegate_files_runs_without_a_prompt_and_the_file_lands(clau
     text = json.dumps(results[0])
     assert DENIED not in text, text
     assert not results[0].get("is_error"), text
+    assert "add.py" in text, text  # the server's receipt names the file
     assert (project / "add.py").read_text() == CODE
     assert backend.chats == 1
 
@@ -246,3 +250,15 @@ def test_without_the_rule_claude_code_refuses_delegate_files(claude, binary, tmp
     assert DENIED in json.dumps(results[0]), results[0]
     assert not (project / "add.py").exists()
     assert backend.chats == 0
+
+
+def test_in_an_untrusted_folder_claude_code_ignores_the_rule(claude, binary, tmp_path, apis):
+    """Why `doctor` reports trust: the project's rules count only once the folder is trusted."""
+    project, p = _session(claude, binary, tmp_path, apis, [], trusted=False)
+    claude_api, backend = apis
+    out = p.stdout + p.stderr
+    results = claude_api.results()
+    assert results, f"Claude Code never sent the tool's result:\n{out}"
+    assert DENIED in json.dumps(results[0]), results[0]
+    assert "this workspace has not been trusted" in out, out
+    assert not (project / "add.py").exists()
