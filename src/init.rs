@@ -713,9 +713,13 @@ fn merge_server(
                     && found.answered
                     && value.and_then(|v| placeholder_default(key, v)).is_some()
                     && placeholder_default(key, &ours).is_some_and(|d| !d.is_empty());
+                let own_placeholder = FOUND_KEYS.contains(&key)
+                    && value.and_then(|v| placeholder_default(key, v)).is_some();
                 if refresh {
                     ed.replace(node, &Json::Str(ours));
                     changes.push(format!("{key} default updated to what the backend serves"));
+                } else if own_placeholder {
+                    // Init's own, left as it was: nothing confirmed a new default.
                 } else if key == "LOCAL_EXECUTOR_ALLOW_WRITE" {
                     // A switch, never a secret: shown, since it decides what the server may do.
                     kept.push(format!(
@@ -1065,9 +1069,14 @@ mod tests {
             ),
             "{what}"
         );
-        // Unconfirmed by a backend, init's own placeholder keeps its default too.
-        let (same, _) = merge_mcp_json(&new, &found(false)).unwrap();
+        // Unconfirmed by a backend, init's own placeholder keeps its default, and is not called
+        // the team's.
+        let (same, what) = merge_mcp_json(&new, &found(false)).unwrap();
         assert_eq!(same, new);
+        assert_eq!(
+            what,
+            "kept as the team set them: LOCAL_LLM_API_KEY, LOCAL_EXECUTOR_ALLOW_WRITE=\"0\""
+        );
     }
 
     #[test]

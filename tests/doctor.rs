@@ -840,7 +840,7 @@ async fn doctor_says_which_tools_claude_code_will_ask_before() {
     let d = Doctor::new();
     let ws = d.workspace.path();
     std::fs::create_dir(ws.join(".claude")).unwrap();
-    // The project allows one tool; the user allows the whole server but denies one tool.
+    // The project allows one tool; the user allows another and denies the third.
     std::fs::write(
         ws.join(".claude/settings.json"),
         r#"{"permissions": {"allow": ["mcp__local-executor__list_local_models"]}}"#,
@@ -849,23 +849,24 @@ async fn doctor_says_which_tools_claude_code_will_ask_before() {
     std::fs::create_dir(d.user_home.path().join(".claude")).unwrap();
     std::fs::write(
         d.user_home.path().join(".claude/settings.json"),
-        r#"{"permissions": {"allow": ["mcp__local-executor"], "deny": ["mcp__local-executor__delegate_files"]}}"#,
+        r#"{"permissions": {"allow": ["mcp__local-executor__delegate_code"], "deny": ["mcp__local-executor__delegate_files"]}}"#,
     )
     .unwrap();
     let out = d.run(&mock.url, &["--no-generate"], &[]).await;
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     for line in [
-        "✔ Claude Code calls delegate_code, list_local_models without asking (allowed in ~/.claude/settings.json, .claude/settings.json)\n",
-        "– Claude Code refuses delegate_files: a deny rule in ~/.claude/settings.json covers it\n  fix: remove that rule from permissions.deny in ~/.claude/settings.json to let the planner delegate with it\n",
+        "✔ Claude Code calls delegate_code without asking (allowed in ~/.claude/settings.json)\n",
         // The project's rule counts only in a trusted folder.
-        "– the project's permission rules count once the folder is trusted",
+        "– Claude Code asks before each call of list_local_models until you trust this folder: the allow rules in .claude/settings.json count only then\n  fix: start `claude` in the folder once and accept the trust prompt (Claude Code records it in ~/.claude.json)\n",
+        "– Claude Code refuses delegate_files: a deny rule in ~/.claude/settings.json covers it\n  fix: remove that rule from permissions.deny in ~/.claude/settings.json to let the planner delegate with it\n",
     ] {
         assert!(text.contains(line), "no `{line}` in:\n{text}");
     }
-    assert!(!text.contains("asks before"), "{text}");
+    assert!(!text.contains("no permissions.allow rule covers"), "{text}");
 
-    // Trusted (as Claude Code records it), and the user's deny gone: every tool runs.
+    // Trusted (as Claude Code records it), and the user's deny gone, the whole server allowed:
+    // every tool runs, each credited to the first file that allows it.
     let real = ws.canonicalize().unwrap();
     std::fs::write(
         d.user_home.path().join(".claude.json"),
@@ -874,7 +875,7 @@ async fn doctor_says_which_tools_claude_code_will_ask_before() {
     .unwrap();
     std::fs::write(
         d.user_home.path().join(".claude/settings.json"),
-        r#"{"permissions": {"allow": ["mcp__local-executor__delegate_files"]}}"#,
+        r#"{"permissions": {"allow": ["mcp__local-executor"]}}"#,
     )
     .unwrap();
     std::fs::write(
@@ -888,7 +889,7 @@ async fn doctor_says_which_tools_claude_code_will_ask_before() {
         "{text}"
     );
     assert!(
-        !text.contains("trusted") && !text.contains("refuses"),
+        !text.contains("trust") && !text.contains("refuses"),
         "{text}"
     );
 
@@ -897,7 +898,7 @@ async fn doctor_says_which_tools_claude_code_will_ask_before() {
     let text = stdout(&d.run(&mock.url, &["--no-generate"], &[]).await);
     assert!(
         text.contains("– Claude Code settings .claude/settings.local.json could not be read (")
-            && text.contains("– Claude Code asks before each call of delegate_code (headless"),
+            && text.contains("✔ Claude Code calls delegate_code, delegate_files, list_local_models without asking (allowed in ~/.claude/settings.json, .claude/settings.json)\n"),
         "{text}"
     );
 }

@@ -27,6 +27,8 @@ struct Rules {
 enum Verdict {
     Denied(String),
     Allowed(String),
+    /// Allowed only by a project file in a folder not trusted yet: Claude Code asks until it is.
+    OnceTrusted(String),
     Asks,
 }
 
@@ -63,32 +65,50 @@ counted here"
         }
     }
 
-    let verdicts: Vec<(&str, Verdict)> = TOOLS.iter().map(|t| (*t, verdict(&read, t))).collect();
-    let allowed: Vec<&str> = pick(&verdicts, |v| matches!(v, Verdict::Allowed(_)));
-    let asks: Vec<&str> = pick(&verdicts, |v| matches!(v, Verdict::Asks));
+    let trusted = trusted(workspace, home);
+    let verdicts: Vec<(&str, Verdict)> = TOOLS
+        .iter()
+        .map(|t| (*t, verdict(&read, t, trusted)))
+        .collect();
+    let allowed = pick(&verdicts, |v| matches!(v, Verdict::Allowed(_)));
     if !allowed.is_empty() {
-        let mut sources: Vec<&str> = Vec::new();
-        for (_, v) in &verdicts {
-            if let Verdict::Allowed(f) = v
-                && !sources.contains(&f.as_str())
-            {
-                sources.push(f);
-            }
-        }
         report.pass(format!(
             "Claude Code calls {} without asking (allowed in {})",
             allowed.join(", "),
-            sources.join(", ")
+            sources(&verdicts, |v| match v {
+                Verdict::Allowed(f) => Some(f),
+                _ => None,
+            })
         ));
+    }
+    let once_trusted = pick(&verdicts, |v| matches!(v, Verdict::OnceTrusted(_)));
+    if !once_trusted.is_empty() {
+        report.advise(
+            format!(
+                "Claude Code asks before each call of {} until you trust this folder: the allow \
+rules in {} count only then",
+                once_trusted.join(", "),
+                sources(&verdicts, |v| match v {
+                    Verdict::OnceTrusted(f) => Some(f),
+                    _ => None,
+                })
+            ),
+            "start `claude` in the folder once and accept the trust prompt (Claude Code records it \
+in ~/.claude.json)",
+        );
     }
     for (tool, v) in &verdicts {
         if let Verdict::Denied(file) = v {
             report.advise(
                 format!("Claude Code refuses {tool}: a deny rule in {file} covers it"),
-                format!("remove that rule from permissions.deny in {file} to let the planner delegate with it"),
+                format!(
+                    "remove that rule from permissions.deny in {file} to let the planner delegate \
+with it"
+                ),
             );
         }
     }
+    let asks = pick(&verdicts, |v| matches!(v, Verdict::Asks));
     if !asks.is_empty() {
         let rules: Vec<String> = asks
             .iter()
@@ -107,15 +127,22 @@ permissions.allow rule covers it",
             ),
         );
     }
-    let by_project = verdicts
-        .iter()
-        .any(|(_, v)| matches!(v, Verdict::Allowed(f) if read.iter().any(|r| r.project && r.label == *f)));
-    if by_project && !trusted(workspace, home) {
-        report.note(
-            "the project's permission rules count once the folder is trusted: start `claude` in it \
-and accept the trust prompt (Claude Code records it in ~/.claude.json)",
-        );
+}
+
+/// The files named by the verdicts `f` picks, each once, in the tools' order.
+fn sources<'a>(
+    verdicts: &'a [(&str, Verdict)],
+    f: impl Fn(&'a Verdict) -> Option<&'a String>,
+) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for (_, v) in verdicts {
+        if let Some(file) = f(v)
+            && !out.contains(&file.as_str())
+        {
+            out.push(file);
+        }
     }
+    out.join(", ")
 }
 
 fn pick<'a>(verdicts: &[(&'a str, Verdict)], f: impl Fn(&Verdict) -> bool) -> Vec<&'a str> {
@@ -126,19 +153,26 @@ fn pick<'a>(verdicts: &[(&'a str, Verdict)], f: impl Fn(&Verdict) -> bool) -> Ve
         .collect()
 }
 
-/// Deny wins over allow, in any file.
-fn verdict(files: &[Rules], tool: &str) -> Verdict {
+/// Deny wins over allow, in any file (a project's deny rule is counted even untrusted: saying
+/// "refuses" where Claude Code would ask is the safer mistake); a project's allow rule counts once
+/// the folder is trusted.
+fn verdict(files: &[Rules], tool: &str, trusted: bool) -> Verdict {
     if let Some(f) = files
         .iter()
         .find(|f| f.deny.iter().any(|r| rule_covers(r, tool)))
     {
         return Verdict::Denied(f.label.clone());
     }
-    match files
+    let allowing = |f: &&Rules| f.allow.iter().any(|r| rule_covers(r, tool));
+    if let Some(f) = files
         .iter()
-        .find(|f| f.allow.iter().any(|r| rule_covers(r, tool)))
+        .filter(|f| trusted || !f.project)
+        .find(allowing)
     {
-        Some(f) => Verdict::Allowed(f.label.clone()),
+        return Verdict::Allowed(f.label.clone());
+    }
+    match files.iter().find(allowing) {
+        Some(f) => Verdict::OnceTrusted(f.label.clone()),
         None => Verdict::Asks,
     }
 }
