@@ -246,20 +246,39 @@ mod tests {
             rules("a", &["mcp__local-executor"], &[]),
             rules("b", &[], &["mcp__local-executor__delegate_files"]),
         ];
-        assert!(matches!(verdict(&files, "delegate_files"), Verdict::Denied(f) if f == "b"));
-        assert!(matches!(verdict(&files, "delegate_code"), Verdict::Allowed(f) if f == "a"));
+        assert!(matches!(verdict(&files, "delegate_files", true), Verdict::Denied(f) if f == "b"));
+        assert!(matches!(verdict(&files, "delegate_code", true), Verdict::Allowed(f) if f == "a"));
+        // A project's allow rule waits for trust; a deny rule does not.
+        assert!(
+            matches!(verdict(&files, "delegate_code", false), Verdict::OnceTrusted(f) if f == "a")
+        );
+        assert!(matches!(
+            verdict(&files, "delegate_files", false),
+            Verdict::Denied(_)
+        ));
         let files = [rules(
             "a",
             &["mcp__local-executor__list_local_models", "mcp__other"],
             &[],
         )];
-        assert!(matches!(verdict(&files, "delegate_code"), Verdict::Asks));
         assert!(matches!(
-            verdict(&files, "list_local_models"),
+            verdict(&files, "delegate_code", true),
+            Verdict::Asks
+        ));
+        assert!(matches!(
+            verdict(&files, "list_local_models", true),
             Verdict::Allowed(_)
         ));
-        // Another server's name that merely starts with ours covers nothing.
+        // Another server's name that merely starts with ours covers nothing; its wildcard does.
         let files = [rules("a", &["mcp__local-executor-2"], &[])];
-        assert!(matches!(verdict(&files, "delegate_code"), Verdict::Asks));
+        assert!(matches!(
+            verdict(&files, "delegate_code", true),
+            Verdict::Asks
+        ));
+        let files = [rules("a", &["mcp__local-executor__*"], &[])];
+        assert!(matches!(
+            verdict(&files, "delegate_code", true),
+            Verdict::Allowed(_)
+        ));
     }
 }
