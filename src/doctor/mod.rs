@@ -3,10 +3,10 @@
 //! tier, llama-swap's `/running`, the usage folder, the workspace — one line a check (`✔`, `✘`
 //! with a line on how to fix it, or `–` for what is only information or was skipped, with a fix
 //! line when there is something to do), the binary on `PATH`, and whether Claude Code will ask
-//! before each of the server's tools. It ends with
-//! the `claude mcp add` line for these settings and exits 1 when a check failed. The API key is
-//! never printed: every line passes through a filter that masks it, in case a backend echoes it.
-//! This file runs the checks in order and prints; [`backend`], [`model`] and [`local`] hold them.
+//! before each of the server's tools. It ends with the `claude mcp add` line for these settings
+//! and exits 1 when a check failed. The API key is never printed: every line passes through a
+//! filter that masks it, in case a backend echoes it. This file runs the checks in order and
+//! prints; [`backend`], [`model`], [`local`] and [`claude`] hold them.
 
 mod backend;
 mod claude;
@@ -102,11 +102,7 @@ pub async fn run(cfg: Config, cmd: &DoctorCmd) -> ExitCode {
     local::check_workspace(&cfg.workspace, cfg.allow_write, &mut report);
     local::check_commands(&cfg, &mut report);
     local::check_on_path(&mut report);
-    claude::check_permissions(
-        &cfg.workspace,
-        std::env::var_os("HOME").map(PathBuf::from).as_deref(),
-        &mut report,
-    );
+    claude::check_permissions(&cfg.workspace, dirs::home_dir().as_deref(), &mut report);
 
     let line = claude_mcp_add(&cfg, &found);
     if report.failed == 0 {
