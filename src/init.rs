@@ -182,7 +182,10 @@ the first time it starts there).\n",
 /// the plugin that names it bare needs.
 pub(crate) fn binary_on_path() -> bool {
     std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|dir| dir.join(COMMAND).is_file()))
+        .map(|p| {
+            let file = format!("{COMMAND}{}", std::env::consts::EXE_SUFFIX);
+            std::env::split_paths(&p).any(|dir| dir.join(&file).is_file())
+        })
         .unwrap_or(false)
 }
 
