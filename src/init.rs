@@ -1,29 +1,40 @@
 //! `init`: sets a project up for delegation in one command. It merges the server into the
-//! project's `.mcp.json`, adds a marked delegation section to `CLAUDE.md` and `AGENTS.md`, and
-//! prints the block for Codex's `~/.codex/config.toml`. Every file is read and judged before any is
-//! written, the new contents are staged beside their targets, and only then renamed into place,
-//! so a refusal or a failure leaves every file as it was.
+//! project's `.mcp.json`, grants Claude Code its tools in `.claude/settings.json`, adds a marked
+//! delegation section to `CLAUDE.md` and `AGENTS.md`, and prints the block for Codex's
+//! `~/.codex/config.toml`. The JSON files are edited in place ([`json`]): what the team set there
+//! (the server's `args`, an env value that is not init's own placeholder, other keys, the
+//! indentation) stays as it was. Every file is read and judged before any is written, the new
+//! contents are staged beside their targets, and only then renamed into place, so a refusal or a
+//! failure leaves every file as it was.
+
+mod json;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::backend::Backend;
 use crate::config::Config;
 use crate::models;
+use json::{Editor, Json, Node};
 
 /// The server's name in `.mcp.json` and in Codex's config.
-const SERVER_NAME: &str = "local-executor";
+pub(crate) const SERVER_NAME: &str = "local-executor";
 /// The command a project's `.mcp.json` runs: the binary on `PATH`, as after `cargo install`.
-const COMMAND: &str = "local-executor-mcp";
+pub(crate) const COMMAND: &str = "local-executor-mcp";
+/// The server's tools, as Claude Code's permission rules name them after `mcp__<server>__`.
+pub(crate) const TOOLS: [&str; 3] = ["delegate_code", "delegate_files", "list_local_models"];
+/// The tool that writes files: the one `--no-write-permission` leaves to Claude Code's prompt.
+pub(crate) const WRITE_TOOL: &str = "delegate_files";
 const BEGIN_MARKER: &str = "<!-- local-executor-mcp:begin -->";
 const END_MARKER: &str = "<!-- local-executor-mcp:end -->";
-/// Seconds Codex waits on a tool call beyond the first-token timeout: the request, the
-/// generation's first lines and the answer need a little time after the first token.
+/// Seconds Codex waits on a tool call beyond the server's own bounds (the total timeout and one
+/// check's timeout): the answer has to travel back, and a call Codex gives up on is lost work.
 const CODEX_TIMEOUT_MARGIN_SECS: u64 = 30;
+/// Claude Code's project settings, where the allow rules go (see [`plan_claude_settings`]).
+const CLAUDE_SETTINGS: &str = ".claude/settings.json";
 
 /// The delegation section of `CLAUDE.md` and `AGENTS.md`. The planner reads it every session, so
 /// every line must earn its tokens.
@@ -76,6 +87,10 @@ pub struct InitCmd {
     /// Run even where the directory does not look like a project.
     #[arg(long)]
     pub force: bool,
+    /// Leave delegate_files out of the Claude Code permissions init grants: Claude Code then asks
+    /// before each call that writes files.
+    #[arg(long)]
+    pub no_write_permission: bool,
 }
 
 pub(crate) async fn run(cfg: &Config, cmd: &InitCmd) -> ExitCode {
@@ -98,6 +113,10 @@ async fn init(cfg: &Config, cmd: &InitCmd) -> Result<(), Vec<String>> {
     let mut refusals = Vec::new();
     for (name, plan) in [
         (".mcp.json", plan_mcp_json(&root, &found)),
+        (
+            CLAUDE_SETTINGS,
+            plan_claude_settings(&root, cmd.no_write_permission),
+        ),
         ("CLAUDE.md", plan_section(&root, "CLAUDE.md")),
         ("AGENTS.md", plan_section(&root, "AGENTS.md")),
     ] {
@@ -116,6 +135,14 @@ async fn init(cfg: &Config, cmd: &InitCmd) -> Result<(), Vec<String>> {
     for note in &found.notes {
         let _ = writeln!(out, "note: {note}");
     }
+    if !binary_on_path() {
+        let _ = writeln!(
+            out,
+            "note: {COMMAND} is not on PATH, and .mcp.json runs it by that name: Claude Code cannot \
+start the server until it is installed. Run: {}",
+            install_hint()
+        );
+    }
     if cmd.dry_run {
         out.push_str("\ndry run: nothing is written\n");
     } else {
@@ -130,10 +157,10 @@ async fn init(cfg: &Config, cmd: &InitCmd) -> Result<(), Vec<String>> {
             (Some(_), true, false) => "updated",
             (Some(_), true, true) => "would update",
         };
-        if plan.changed() {
-            let _ = writeln!(out, "{verb} {} ({})", plan.name, plan.what);
-        } else {
+        if plan.what.is_empty() {
             let _ = writeln!(out, "{verb} {}", plan.name);
+        } else {
+            let _ = writeln!(out, "{verb} {} ({})", plan.name, plan.what);
         }
         if cmd.dry_run && plan.changed() {
             out.push_str(&diff(&plan.name, plan.old.as_deref(), &plan.new));
@@ -141,12 +168,46 @@ async fn init(cfg: &Config, cmd: &InitCmd) -> Result<(), Vec<String>> {
     }
     out.push_str(
         "\nClaude Code asks once to approve the project's server; \
-\"enabledMcpjsonServers\": [\"local-executor\"] in ~/.claude/settings.json approves it ahead of time.\n",
+\"enabledMcpjsonServers\": [\"local-executor\"] in ~/.claude/settings.json approves it ahead of time. \
+The allow rules in .claude/settings.json take effect once you trust the folder (Claude Code asks \
+the first time it starts there).\n",
     );
     out.push_str("\nCodex: add this to ~/.codex/config.toml\n\n");
-    out.push_str(&codex_block(cfg, &found));
+    out.push_str(&codex_block(cfg, &found, cmd.no_write_permission));
     print!("{out}");
     Ok(())
+}
+
+/// Whether `local-executor-mcp` is a file in one of `PATH`'s folders: what a `.mcp.json` entry or
+/// the plugin that names it bare needs.
+pub(crate) fn binary_on_path() -> bool {
+    std::env::var_os("PATH")
+        .map(|p| {
+            let file = format!("{COMMAND}{}", std::env::consts::EXE_SUFFIX);
+            std::env::split_paths(&p).any(|dir| dir.join(&file).is_file())
+        })
+        .unwrap_or(false)
+}
+
+/// What to run to put the binary on `PATH`: `cargo install` of the checkout this binary was
+/// built in, when it runs from one's `target/`, else the general lines.
+pub(crate) fn install_hint() -> String {
+    let checkout = std::env::current_exe().ok().and_then(|exe| {
+        exe.ancestors()
+            .find(|a| a.file_name().is_some_and(|n| n == "target"))
+            .and_then(Path::parent)
+            .filter(|dir| dir.join("Cargo.toml").is_file())
+            .map(Path::to_path_buf)
+    });
+    match checkout {
+        Some(dir) => format!(
+            "cargo install --locked --path {} (builds it again in release mode, a few minutes)",
+            dir.display()
+        ),
+        None => "cargo install --locked --path . in a checkout of local-executor-mcp, or \
+`cargo binstall local-executor-mcp` for a prebuilt binary"
+            .into(),
+    }
 }
 
 /// The directory to set up, refused when it does not look like a project (unless `--force`).
@@ -191,6 +252,9 @@ struct Found {
     base_url: String,
     quality: String,
     fast: String,
+    /// The backend answered: its models (and so the base URL) are confirmed, and may replace the
+    /// defaults of init's own placeholders in an existing `.mcp.json`.
+    answered: bool,
     /// One line on what the probe saw.
     summary: String,
     notes: Vec<String>,
@@ -203,6 +267,7 @@ async fn probe(cfg: &Config) -> Found {
         base_url: cfg.base_url.clone(),
         quality: configured_quality.clone(),
         fast: configured_fast.clone(),
+        answered: false,
         summary: String::new(),
         notes: Vec::new(),
     };
@@ -222,6 +287,7 @@ backend; start it and run `local-executor-mcp doctor` to check them"
             return found;
         }
     };
+    found.answered = true;
     found.summary = format!(
         "{}/models answers: {} model{}",
         cfg.base_url,
@@ -270,6 +336,9 @@ struct Plan {
     new: String,
     /// The permissions of the file replaced, kept on the new one.
     permissions: Option<std::fs::Permissions>,
+    /// A folder inside the project to create first (`.claude`), when it is missing.
+    create_dir: Option<PathBuf>,
+    /// What changes, for the user; empty when nothing needs saying.
     what: String,
 }
 
@@ -284,12 +353,44 @@ struct Existing {
     target: PathBuf,
     text: Option<String>,
     permissions: Option<std::fs::Permissions>,
+    create_dir: Option<PathBuf>,
 }
 
-/// Reads `root/name` when it exists, refusing what must not be written: a symlink out of the
-/// project or to nowhere, something other than a regular file, a read-only file, non-UTF-8 text.
+/// Reads `root/name` when it exists, refusing what must not be written: a file or a folder on
+/// its way that is a symlink out of the project or to nowhere, something other than a regular
+/// file, a read-only file, non-UTF-8 text.
 fn inspect(root: &Path, name: &str) -> Result<Existing, String> {
-    let path = root.join(name);
+    let mut path = root.join(name);
+    let mut create_dir = None;
+    if let Some(folder) = Path::new(name)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        let dir = root.join(folder);
+        match std::fs::symlink_metadata(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_dir = Some(dir),
+            Err(e) => return Err(format!("cannot read {}: {e}", folder.display())),
+            Ok(_) => {
+                let real = dir
+                    .canonicalize()
+                    .map_err(|e| format!("{} leads nowhere readable ({e})", folder.display()))?;
+                if !real.starts_with(root) {
+                    return Err(format!(
+                        "its folder {} is a symlink to {}, outside the project; refusing to write \
+through it",
+                        folder.display(),
+                        real.display()
+                    ));
+                }
+                if !real.is_dir() {
+                    return Err(format!("{} is not a folder", folder.display()));
+                }
+                if let Some(file) = path.file_name() {
+                    path = real.join(file);
+                }
+            }
+        }
+    }
     let link = match std::fs::symlink_metadata(&path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -297,6 +398,7 @@ fn inspect(root: &Path, name: &str) -> Result<Existing, String> {
                 target: path,
                 text: None,
                 permissions: None,
+                create_dir,
             });
         }
         Err(e) => return Err(format!("cannot read it: {e}")),
@@ -329,6 +431,7 @@ fn inspect(root: &Path, name: &str) -> Result<Existing, String> {
         target,
         text: Some(text),
         permissions: Some(meta.permissions()),
+        create_dir,
     })
 }
 
@@ -336,6 +439,7 @@ fn plan_section(root: &Path, name: &str) -> Result<Plan, String> {
     let existing = inspect(root, name)?;
     let new = merge_section(existing.text.as_deref(), SECTION_BODY)?;
     let what = match &existing.text {
+        Some(t) if *t == new => "",
         None => "delegation section",
         Some(t) if t.contains(BEGIN_MARKER) => "delegation section replaced in place",
         Some(_) => "delegation section appended",
@@ -346,6 +450,7 @@ fn plan_section(root: &Path, name: &str) -> Result<Plan, String> {
         old: existing.text,
         new,
         permissions: existing.permissions,
+        create_dir: existing.create_dir,
         what: what.into(),
     })
 }
@@ -428,66 +533,56 @@ fn server_env(found: &Found) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The env keys whose value init writes as `${KEY:-default}` with a default it found: in an
+/// existing entry such a placeholder is init's own, and a confirmed finding may refresh its
+/// default (the backend moved). Any other value of these keys is the team's.
+const FOUND_KEYS: [&str; 3] = [
+    "LOCAL_LLM_BASE_URL",
+    "LOCAL_LLM_MODEL_QUALITY",
+    "LOCAL_LLM_MODEL_FAST",
+];
+
+/// The server entry of a new `.mcp.json`, or of one that has none.
+fn server_entry(found: &Found) -> Json {
+    Json::Obj(vec![
+        ("command".into(), Json::str(COMMAND)),
+        ("args".into(), Json::Arr(vec![Json::str("serve")])),
+        (
+            "env".into(),
+            Json::Obj(
+                server_env(found)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), Json::Str(v)))
+                    .collect(),
+            ),
+        ),
+    ])
+}
+
+/// The default of `${key:-default}`, when `value` is exactly that form for this key.
+fn placeholder_default<'v>(key: &str, value: &'v str) -> Option<&'v str> {
+    let inner = value
+        .strip_prefix("${")?
+        .strip_prefix(key)?
+        .strip_prefix(":-")?
+        .strip_suffix('}')?;
+    (!inner.contains('}')).then_some(inner)
+}
+
 fn plan_mcp_json(root: &Path, found: &Found) -> Result<Plan, String> {
     let existing = inspect(root, ".mcp.json")?;
-    let mut doc = match existing.text.as_deref() {
-        None => Json::Obj(Vec::new()),
-        Some(t) if t.trim().is_empty() => Json::Obj(Vec::new()),
-        Some(t) => serde_json::from_str::<Json>(t).map_err(|e| {
-            format!("is not valid JSON ({e}); fix it or move it away, then run init again")
-        })?,
-    };
-    let Json::Obj(top) = &mut doc else {
-        return Err("is not a JSON object; fix it or move it away".into());
-    };
-    let servers = entry(top, "mcpServers");
-    let Json::Obj(servers) = servers else {
-        return Err("its `mcpServers` is not an object; fix it or move it away".into());
-    };
-    let had_entry = servers.iter().any(|(k, _)| k == SERVER_NAME);
-    let server = entry(servers, SERVER_NAME);
-    let Json::Obj(server) = server else {
-        return Err(format!(
-            "its `mcpServers.{SERVER_NAME}` is not an object; fix it or move it away"
-        ));
-    };
-    // A command that already runs this binary from elsewhere (vendored in the repository, a full
-    // path) is the team's choice; anything else becomes the binary on PATH.
-    let keeps_command = server.iter().any(|(k, v)| {
-        k == "command"
-            && matches!(v, Json::Str(c) if c.rsplit(['/', '\\']).next().is_some_and(|f| f.starts_with(COMMAND)))
-    });
-    if !keeps_command {
-        set(server, "command", Json::Str(COMMAND.into()));
-    }
-    set(server, "args", Json::Arr(vec![Json::Str("serve".into())]));
-    let env = entry(server, "env");
-    let Json::Obj(env) = env else {
-        return Err(format!(
-            "its `mcpServers.{SERVER_NAME}.env` is not an object; fix it or move it away"
-        ));
-    };
-    for (k, v) in server_env(found) {
-        set(env, k, Json::Str(v));
-    }
-    let unchanged = match existing.text.as_deref() {
-        Some(t) => serde_json::from_str::<Json>(t).is_ok_and(|old| old == doc),
-        None => false,
-    };
-    let new = if unchanged {
-        existing.text.clone().unwrap_or_default()
-    } else {
-        let mut s = String::new();
-        doc.write_pretty(&mut s, 0);
-        s.push('\n');
-        s
-    };
-    let what = if existing.text.is_none() {
-        format!("server `{SERVER_NAME}`")
-    } else if had_entry {
-        format!("server `{SERVER_NAME}` updated, everything else kept")
-    } else {
-        format!("server `{SERVER_NAME}` added, everything else kept")
+    let (new, what) = match existing.text.as_deref() {
+        Some(t) if !t.trim().is_empty() => merge_mcp_json(t, found)?,
+        _ => {
+            let doc = Json::Obj(vec![(
+                "mcpServers".into(),
+                Json::Obj(vec![(SERVER_NAME.into(), server_entry(found))]),
+            )]);
+            (
+                format!("{}\n", doc.render("", "  ", "\n")),
+                format!("server `{SERVER_NAME}`"),
+            )
+        }
     };
     Ok(Plan {
         name: ".mcp.json".into(),
@@ -495,44 +590,293 @@ fn plan_mcp_json(root: &Path, found: &Found) -> Result<Plan, String> {
         old: existing.text,
         new,
         permissions: existing.permissions,
+        create_dir: existing.create_dir,
         what,
     })
 }
 
-/// The value under `key`, inserted as an empty object when missing.
-fn entry<'a>(obj: &'a mut Vec<(String, Json)>, key: &str) -> &'a mut Json {
-    let i = match obj.iter().position(|(k, _)| k == key) {
-        Some(i) => i,
+/// `.mcp.json` with the server merged in, and a line on what changed and what was kept.
+fn merge_mcp_json(text: &str, found: &Found) -> Result<(String, String), String> {
+    let doc = json::parse(text).map_err(|e| {
+        format!("is not valid JSON ({e}); fix it or move it away, then run init again")
+    })?;
+    if doc.members().is_none() {
+        return Err("is not a JSON object; fix it or move it away".into());
+    }
+    let mut ed = Editor::new(text);
+    let mut changes = Vec::new();
+    let mut kept = Vec::new();
+    match doc.get("mcpServers") {
         None => {
-            obj.push((key.to_string(), Json::Obj(Vec::new())));
-            obj.len() - 1
+            let servers = Json::Obj(vec![(SERVER_NAME.into(), server_entry(found))]);
+            ed.add_members(&doc, &[("mcpServers".into(), servers)]);
+            changes.push(format!("server `{SERVER_NAME}` added"));
         }
+        Some(servers) if servers.members().is_none() => {
+            return Err("its `mcpServers` is not an object; fix it or move it away".into());
+        }
+        Some(servers) => match servers.get(SERVER_NAME) {
+            None => {
+                ed.add_members(servers, &[(SERVER_NAME.into(), server_entry(found))]);
+                changes.push(format!("server `{SERVER_NAME}` added"));
+            }
+            Some(server) => merge_server(&mut ed, server, found, &mut changes, &mut kept)?,
+        },
+    }
+    let mut what = if changes.is_empty() {
+        String::new()
+    } else {
+        changes.join(", ")
     };
-    &mut obj[i].1
+    if !kept.is_empty() {
+        if !what.is_empty() {
+            what.push_str("; ");
+        }
+        let _ = write!(what, "kept as the team set them: {}", kept.join(", "));
+    }
+    Ok((ed.finish(), what))
 }
 
-/// Sets `key` in place (keeping its position), dropping any duplicate of it.
-fn set(obj: &mut Vec<(String, Json)>, key: &str, value: Json) {
-    match obj.iter().position(|(k, _)| k == key) {
-        Some(i) => {
-            obj[i].1 = value;
-            let mut seen = 0;
-            obj.retain(|(k, _)| {
-                if k == key {
-                    seen += 1;
-                    seen == 1
-                } else {
-                    true
-                }
-            });
-        }
-        None => obj.push((key.to_string(), value)),
+/// Merges init's settings into the server's existing entry, changing only what it must: a
+/// missing `command`, `args` or env key is added; `command` is set when it does not run this
+/// binary; an env value is replaced only when it is init's own `${KEY:-default}` placeholder and
+/// the backend confirmed a new default. The team's `args`, and every other env value (an explicit
+/// `LOCAL_EXECUTOR_ALLOW_WRITE`, their own key variable, a fixed URL), stay.
+fn merge_server(
+    ed: &mut Editor,
+    server: &Node,
+    found: &Found,
+    changes: &mut Vec<String>,
+    kept: &mut Vec<String>,
+) -> Result<(), String> {
+    if server.members().is_none() {
+        return Err(format!(
+            "its `mcpServers.{SERVER_NAME}` is not an object; fix it or move it away"
+        ));
     }
+    let mut add: Vec<(String, Json)> = Vec::new();
+    match server.get("command") {
+        None => {
+            add.push(("command".into(), Json::str(COMMAND)));
+            changes.push(format!("command `{COMMAND}` added"));
+        }
+        // A command that already runs this binary from elsewhere (vendored in the repository, a
+        // full path) is the team's choice; anything else becomes the binary on PATH.
+        Some(c)
+            if c.as_str().is_some_and(|c| {
+                c.rsplit(['/', '\\'])
+                    .next()
+                    .is_some_and(|f| f.starts_with(COMMAND))
+            }) => {}
+        Some(c) => {
+            ed.replace(c, &Json::str(COMMAND));
+            changes.push(format!("command set to `{COMMAND}`"));
+        }
+    }
+    match server.get("args") {
+        None => {
+            add.push(("args".into(), Json::Arr(vec![Json::str("serve")])));
+            changes.push("args `[\"serve\"]` added".into());
+        }
+        // The team's flags (`--check`, `--protected`, …) stay; the binary serves without `serve`.
+        Some(a) if a.items().is_some() => {}
+        Some(_) => {
+            return Err(format!(
+                "its `mcpServers.{SERVER_NAME}.args` is not an array; fix it or move it away"
+            ));
+        }
+    }
+    match server.get("env") {
+        None => {
+            let env = server_env(found)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), Json::Str(v)))
+                .collect();
+            add.push(("env".into(), Json::Obj(env)));
+            changes.push("env added".into());
+        }
+        Some(env) if env.members().is_none() => {
+            return Err(format!(
+                "its `mcpServers.{SERVER_NAME}.env` is not an object; fix it or move it away"
+            ));
+        }
+        Some(env) => {
+            let mut add_env = Vec::new();
+            for (key, ours) in server_env(found) {
+                let Some(node) = env.get(key) else {
+                    add_env.push((key.to_string(), Json::Str(ours)));
+                    changes.push(format!("{key} added"));
+                    continue;
+                };
+                let value = node.as_str();
+                if value == Some(ours.as_str()) {
+                    continue;
+                }
+                let refresh = FOUND_KEYS.contains(&key)
+                    && found.answered
+                    && value.and_then(|v| placeholder_default(key, v)).is_some()
+                    && placeholder_default(key, &ours).is_some_and(|d| !d.is_empty());
+                let own_placeholder = FOUND_KEYS.contains(&key)
+                    && value.and_then(|v| placeholder_default(key, v)).is_some();
+                if refresh {
+                    ed.replace(node, &Json::Str(ours));
+                    changes.push(format!("{key} default updated to what the backend serves"));
+                } else if own_placeholder {
+                    // Init's own, left as it was: nothing confirmed a new default.
+                } else if key == "LOCAL_EXECUTOR_ALLOW_WRITE" {
+                    // A switch, never a secret: shown, since it decides what the server may do.
+                    kept.push(format!(
+                        "{key}={}",
+                        value.map_or("(not a string)".into(), json::quote)
+                    ));
+                } else {
+                    // Only the name: a team may have put a literal value (even a key) here.
+                    kept.push(key.to_string());
+                }
+            }
+            ed.add_members(env, &add_env);
+        }
+    }
+    ed.add_members(server, &add);
+    Ok(())
+}
+
+/// Claude Code's permission rule for one of the server's tools.
+pub(crate) fn tool_rule(tool: &str) -> String {
+    format!("mcp__{SERVER_NAME}__{tool}")
+}
+
+/// Whether an allow or deny rule of Claude Code covers `tool` of this server: the tool's own rule,
+/// the whole server (`mcp__local-executor`), or its wildcard (`mcp__local-executor__*`).
+pub(crate) fn rule_covers(rule: &str, tool: &str) -> bool {
+    let server = format!("mcp__{SERVER_NAME}");
+    rule == server || rule == format!("{server}__*") || rule == tool_rule(tool)
+}
+
+/// `permissions.allow` rules for the server's tools in the project's `.claude/settings.json`,
+/// merged in place like `.mcp.json`. The project file rather than `.claude/settings.local.json`:
+/// the server comes from the checked-in `.mcp.json`, so the grant that makes it usable travels
+/// with it to every clone; Claude Code itself writes the local file when someone answers "always
+/// allow", and it is ignored by git, so a team's set-up would not reach anyone else through it.
+fn plan_claude_settings(root: &Path, no_write_permission: bool) -> Result<Plan, String> {
+    let existing = inspect(root, CLAUDE_SETTINGS)?;
+    let tools: Vec<&str> = TOOLS
+        .iter()
+        .copied()
+        .filter(|t| !(no_write_permission && *t == WRITE_TOOL))
+        .collect();
+    let (new, what) = match existing.text.as_deref() {
+        Some(t) if !t.trim().is_empty() => merge_claude_settings(t, &tools, no_write_permission)?,
+        _ => {
+            let rules = tools.iter().map(|t| Json::Str(tool_rule(t))).collect();
+            let doc = Json::Obj(vec![(
+                "permissions".into(),
+                Json::Obj(vec![("allow".into(), Json::Arr(rules))]),
+            )]);
+            (
+                format!("{}\n", doc.render("", "  ", "\n")),
+                format!("Claude Code may call {} without asking", tools.join(", ")),
+            )
+        }
+    };
+    Ok(Plan {
+        name: CLAUDE_SETTINGS.into(),
+        target: existing.target,
+        old: existing.text,
+        new,
+        permissions: existing.permissions,
+        create_dir: existing.create_dir,
+        what,
+    })
+}
+
+fn merge_claude_settings(
+    text: &str,
+    tools: &[&str],
+    no_write_permission: bool,
+) -> Result<(String, String), String> {
+    let doc = json::parse(text).map_err(|e| {
+        format!("is not valid JSON ({e}); fix it or move it away, then run init again")
+    })?;
+    if doc.members().is_none() {
+        return Err("is not a JSON object; fix it or move it away".into());
+    }
+    let strings = |node: Option<&Node>, what: &str| -> Result<Vec<String>, String> {
+        match node {
+            None => Ok(Vec::new()),
+            Some(n) => n
+                .items()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| i.as_str().map(str::to_string))
+                        .collect()
+                })
+                .ok_or_else(|| {
+                    format!("its `permissions.{what}` is not an array; fix it or move it away")
+                }),
+        }
+    };
+    let permissions = doc.get("permissions");
+    if permissions.is_some_and(|p| p.members().is_none()) {
+        return Err("its `permissions` is not an object; fix it or move it away".into());
+    }
+    let allow_node = permissions.and_then(|p| p.get("allow"));
+    let allow = strings(allow_node, "allow")?;
+    let deny = strings(permissions.and_then(|p| p.get("deny")), "deny")?;
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| !allow.iter().any(|r| rule_covers(r, t)))
+        .collect();
+    let rules: Vec<Json> = missing.iter().map(|t| Json::Str(tool_rule(t))).collect();
+    let mut ed = Editor::new(text);
+    match (permissions, allow_node) {
+        (None, _) => ed.add_members(
+            &doc,
+            &[(
+                "permissions".into(),
+                Json::Obj(vec![("allow".into(), Json::Arr(rules))]),
+            )],
+        ),
+        (Some(p), None) => ed.add_members(p, &[("allow".into(), Json::Arr(rules))]),
+        (Some(_), Some(a)) => ed.push_items(a, &rules),
+    }
+    let mut notes = Vec::new();
+    if !missing.is_empty() {
+        notes.push(format!(
+            "Claude Code may call {} without asking",
+            missing.join(", ")
+        ));
+    }
+    let denied: Vec<&str> = TOOLS
+        .iter()
+        .copied()
+        .filter(|t| deny.iter().any(|r| rule_covers(r, t)))
+        .collect();
+    if !denied.is_empty() {
+        notes.push(format!(
+            "its deny rules for {} are kept, and win over any allow rule",
+            denied.join(", ")
+        ));
+    }
+    if no_write_permission && allow.iter().any(|r| rule_covers(r, WRITE_TOOL)) {
+        notes.push(format!(
+            "{WRITE_TOOL} stays allowed by a rule already there; remove it by hand to be asked"
+        ));
+    }
+    Ok((ed.finish(), notes.join("; ")))
 }
 
 /// Writes every changed plan: all are staged in temp files beside their targets first, then
 /// renamed into place, so a failure while staging leaves every file untouched.
 fn commit(plans: &[Plan]) -> Result<(), String> {
+    for plan in plans.iter().filter(|p| p.changed()) {
+        if let Some(dir) = &plan.create_dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("{}: cannot create {}: {e}", plan.name, dir.display()))?;
+        }
+    }
     let mut staged = Vec::new();
     for plan in plans.iter().filter(|p| p.changed()) {
         let temp = stage(plan).map_err(|e| format!("{}: cannot write it: {e}", plan.name))?;
@@ -573,60 +917,31 @@ fn new_file_permissions(file: &std::fs::File) -> std::io::Result<std::fs::Permis
     Ok(file.metadata()?.permissions())
 }
 
-/// A unified diff of one contiguous change: the common first and last lines are context.
+/// A unified diff, hunk by hunk: lines that did not change are context, never `-` and `+`.
 fn diff(name: &str, old: Option<&str>, new: &str) -> String {
-    const CONTEXT: usize = 3;
-    let old_lines: Vec<&str> = old.map(|o| o.lines().collect()).unwrap_or_default();
-    let new_lines: Vec<&str> = new.lines().collect();
-    let prefix = old_lines
-        .iter()
-        .zip(&new_lines)
-        .take_while(|(a, b)| a == b)
-        .count();
-    let suffix = old_lines[prefix..]
-        .iter()
-        .rev()
-        .zip(new_lines[prefix..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let start = prefix.saturating_sub(CONTEXT);
-    let old_end = (old_lines.len() - suffix + CONTEXT).min(old_lines.len());
-    let new_end = (new_lines.len() - suffix + CONTEXT).min(new_lines.len());
-    let mut out = String::new();
     let from = if old.is_some() {
         format!("a/{name}")
     } else {
         "/dev/null".into()
     };
-    let _ = writeln!(out, "--- {from}\n+++ b/{name}");
-    let _ = writeln!(
-        out,
-        "@@ -{},{} +{},{} @@",
-        start + usize::from(old_end > start),
-        old_end - start,
-        start + usize::from(new_end > start),
-        new_end - start
-    );
-    for line in &old_lines[start..prefix] {
-        let _ = writeln!(out, " {line}");
-    }
-    for line in &old_lines[prefix..old_lines.len() - suffix] {
-        let _ = writeln!(out, "-{line}");
-    }
-    for line in &new_lines[prefix..new_lines.len() - suffix] {
-        let _ = writeln!(out, "+{line}");
-    }
-    for line in &new_lines[new_lines.len() - suffix..new_end] {
-        let _ = writeln!(out, " {line}");
-    }
-    out
+    similar::TextDiff::from_lines(old.unwrap_or(""), new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&from, &format!("b/{name}"))
+        .to_string()
 }
 
 /// The `[mcp_servers.local-executor]` block for `~/.codex/config.toml`. Codex does not expand
-/// variables, so the values are the ones found; its tool timeout must outlast a model load.
-fn codex_block(cfg: &Config, found: &Found) -> String {
+/// variables, so the values are the ones found. Its tool timeout must outlast the longest call
+/// the server allows: the total timeout, plus a check that started before it ran out, plus the
+/// way back. Codex asks before a call of a tool not marked read-only (and cancels it in
+/// `codex exec`, where nobody can answer), so the server's tools are approved; the write tool is
+/// left to ask under `--no-write-permission`, as in Claude Code.
+fn codex_block(cfg: &Config, found: &Found, no_write_permission: bool) -> String {
     let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
-    let first_token = cfg.first_token_timeout.as_secs_f64().ceil() as u64;
+    let secs = |d: std::time::Duration| d.as_secs_f64().ceil() as u64;
+    let total = secs(cfg.total_timeout);
+    let check = secs(cfg.check_timeout);
     let mut env = vec![format!("LOCAL_LLM_BASE_URL = {}", q(&found.base_url))];
     if !found.quality.is_empty() {
         env.push(format!("LOCAL_LLM_MODEL_QUALITY = {}", q(&found.quality)));
@@ -645,117 +960,25 @@ fn codex_block(cfg: &Config, found: &Found) -> String {
     }
     let _ = writeln!(
         out,
-        "# the first-token timeout ({first_token} s, LOCAL_LLM_FIRST_TOKEN_TIMEOUT) plus a margin"
+        "# a call's whole budget ({total} s, LOCAL_LLM_TIMEOUT), a check started before it ends \
+({check} s, LOCAL_EXECUTOR_CHECK_TIMEOUT), and {CODEX_TIMEOUT_MARGIN_SECS} s for the answer"
     );
     let _ = writeln!(
         out,
         "tool_timeout_sec = {}",
-        first_token + CODEX_TIMEOUT_MARGIN_SECS
+        total + check + CODEX_TIMEOUT_MARGIN_SECS
     );
+    out.push_str(
+        "# run the server's tools without asking (codex exec cancels a call that would ask)\n",
+    );
+    out.push_str("default_tools_approval_mode = \"approve\"\n");
+    if no_write_permission {
+        let _ = writeln!(
+            out,
+            "\n[mcp_servers.{SERVER_NAME}.tools.{WRITE_TOOL}]\napproval_mode = \"prompt\""
+        );
+    }
     out
-}
-
-/// JSON whose objects keep their keys in the file's order, so a merge changes only what it sets.
-#[derive(Debug, Clone, PartialEq)]
-enum Json {
-    Null,
-    Bool(bool),
-    Num(serde_json::Number),
-    Str(String),
-    Arr(Vec<Json>),
-    Obj(Vec<(String, Json)>),
-}
-
-impl Json {
-    /// serde_json's pretty layout: two spaces a level, `"key": value`, empty `[]` and `{}`.
-    fn write_pretty(&self, out: &mut String, depth: usize) {
-        let pad = |out: &mut String, d: usize| out.push_str(&"  ".repeat(d));
-        match self {
-            Json::Null => out.push_str("null"),
-            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Json::Num(n) => out.push_str(&n.to_string()),
-            Json::Str(s) => out.push_str(&quote(s)),
-            Json::Arr(items) if items.is_empty() => out.push_str("[]"),
-            Json::Obj(fields) if fields.is_empty() => out.push_str("{}"),
-            Json::Arr(items) => {
-                out.push_str("[\n");
-                for (i, item) in items.iter().enumerate() {
-                    pad(out, depth + 1);
-                    item.write_pretty(out, depth + 1);
-                    out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
-                }
-                pad(out, depth);
-                out.push(']');
-            }
-            Json::Obj(fields) => {
-                out.push_str("{\n");
-                for (i, (k, v)) in fields.iter().enumerate() {
-                    pad(out, depth + 1);
-                    out.push_str(&quote(k));
-                    out.push_str(": ");
-                    v.write_pretty(out, depth + 1);
-                    out.push_str(if i + 1 < fields.len() { ",\n" } else { "\n" });
-                }
-                pad(out, depth);
-                out.push('}');
-            }
-        }
-    }
-}
-
-fn quote(s: &str) -> String {
-    // Serializing a str cannot fail.
-    serde_json::to_string(s).unwrap_or_default()
-}
-
-impl<'de> Deserialize<'de> for Json {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Json, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Json;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("JSON")
-            }
-            fn visit_unit<E>(self) -> Result<Json, E> {
-                Ok(Json::Null)
-            }
-            fn visit_bool<E>(self, b: bool) -> Result<Json, E> {
-                Ok(Json::Bool(b))
-            }
-            fn visit_u64<E>(self, n: u64) -> Result<Json, E> {
-                Ok(Json::Num(n.into()))
-            }
-            fn visit_i64<E>(self, n: i64) -> Result<Json, E> {
-                Ok(Json::Num(n.into()))
-            }
-            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Json, E> {
-                serde_json::Number::from_f64(n)
-                    .map(Json::Num)
-                    .ok_or_else(|| E::custom("not a finite number"))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Json, E> {
-                Ok(Json::Str(s.to_string()))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Json, E> {
-                Ok(Json::Str(s))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(Json::Arr(items))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
-                let mut fields = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, Json>()? {
-                    fields.push((k, v));
-                }
-                Ok(Json::Obj(fields))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 #[cfg(test)]
@@ -796,37 +1019,96 @@ mod tests {
         );
     }
 
+    fn found(answered: bool) -> Found {
+        Found {
+            base_url: "http://h:8080/v1".into(),
+            quality: "coder".into(),
+            fast: "coder".into(),
+            answered,
+            summary: String::new(),
+            notes: Vec::new(),
+        }
+    }
+
     #[test]
-    fn json_keeps_key_order_and_pretty_prints_like_serde_json() {
-        let text = r#"{"z": 1, "a": [true, null, 1.5, "s"], "m": {}, "e": []}"#;
-        let doc: Json = serde_json::from_str(text).unwrap();
-        let mut out = String::new();
-        doc.write_pretty(&mut out, 0);
-        let v: serde_json::Value = serde_json::from_str(text).unwrap();
-        // Same layout as serde_json's, apart from serde_json's sorted keys.
+    fn only_inits_own_placeholders_count_as_init_s() {
         assert_eq!(
-            out,
-            "{\n  \"z\": 1,\n  \"a\": [\n    true,\n    null,\n    1.5,\n    \"s\"\n  ],\n  \"m\": {},\n  \"e\": []\n}"
+            placeholder_default("LOCAL_LLM_BASE_URL", "${LOCAL_LLM_BASE_URL:-http://x/v1}"),
+            Some("http://x/v1")
         );
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap(), v);
+        assert_eq!(
+            placeholder_default("LOCAL_LLM_MODEL_FAST", "${LOCAL_LLM_MODEL_FAST:-}"),
+            Some("")
+        );
+        assert_eq!(
+            placeholder_default("LOCAL_LLM_BASE_URL", "http://x/v1"),
+            None
+        );
+        assert_eq!(
+            placeholder_default("LOCAL_LLM_BASE_URL", "${OTHER:-http://x/v1}"),
+            None
+        );
+        assert_eq!(placeholder_default("K", "${K}"), None);
     }
 
     #[test]
-    fn set_keeps_position_and_drops_duplicates() {
-        let mut obj = vec![
-            ("a".to_string(), Json::Null),
-            ("k".to_string(), Json::Null),
-            ("b".to_string(), Json::Null),
-            ("k".to_string(), Json::Bool(true)),
-        ];
-        set(&mut obj, "k", Json::Str("v".into()));
-        let keys: Vec<&str> = obj.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["a", "k", "b"]);
-        assert_eq!(obj[1].1, Json::Str("v".into()));
+    fn a_teams_entry_keeps_its_args_switch_key_and_indentation() {
+        let text = "{\n    \"mcpServers\": {\n        \"local-executor\": {\n            \"command\": \"local-executor-mcp\",\n            \"args\": [\"serve\", \"--protected\", \"deploy/\"],\n            \"env\": {\n                \"LOCAL_LLM_BASE_URL\": \"${LOCAL_LLM_BASE_URL:-http://old:1/v1}\",\n                \"LOCAL_LLM_API_KEY\": \"${TEAM_LLM_KEY}\",\n                \"LOCAL_EXECUTOR_ALLOW_WRITE\": \"0\"\n            }\n        }\n    }\n}\n";
+        let (new, what) = merge_mcp_json(text, &found(true)).unwrap();
+        assert_eq!(
+            new,
+            text.replace("http://old:1/v1", "http://h:8080/v1").replace(
+                "\"0\"\n",
+                "\"0\",\n                \"LOCAL_LLM_MODEL_QUALITY\": \"${LOCAL_LLM_MODEL_QUALITY:-coder}\",\n                \"LOCAL_LLM_MODEL_FAST\": \"${LOCAL_LLM_MODEL_FAST:-coder}\"\n"
+            )
+        );
+        assert!(
+            what.contains("LOCAL_LLM_BASE_URL default updated"),
+            "{what}"
+        );
+        assert!(
+            what.contains(
+                "kept as the team set them: LOCAL_LLM_API_KEY, LOCAL_EXECUTOR_ALLOW_WRITE=\"0\""
+            ),
+            "{what}"
+        );
+        // Unconfirmed by a backend, init's own placeholder keeps its default, and is not called
+        // the team's.
+        let (same, what) = merge_mcp_json(&new, &found(false)).unwrap();
+        assert_eq!(same, new);
+        assert_eq!(
+            what,
+            "kept as the team set them: LOCAL_LLM_API_KEY, LOCAL_EXECUTOR_ALLOW_WRITE=\"0\""
+        );
     }
 
     #[test]
-    fn diff_shows_one_hunk_with_context() {
+    fn settings_get_the_missing_rules_only_and_keep_deny() {
+        let text = "{\n\t\"permissions\": {\n\t\t\"allow\": [\n\t\t\t\"Bash(ls)\",\n\t\t\t\"mcp__local-executor__list_local_models\"\n\t\t],\n\t\t\"deny\": [\"mcp__local-executor__delegate_files\"]\n\t},\n\t\"model\": \"x\"\n}";
+        let (new, what) = merge_claude_settings(text, &TOOLS, false).unwrap();
+        assert_eq!(
+            new,
+            text.replace(
+                "list_local_models\"\n",
+                "list_local_models\",\n\t\t\t\"mcp__local-executor__delegate_code\",\n\t\t\t\"mcp__local-executor__delegate_files\"\n"
+            )
+        );
+        assert!(
+            what.contains("deny rules for delegate_files are kept"),
+            "{what}"
+        );
+        // A whole-server rule covers every tool.
+        let whole = "{\"permissions\": {\"allow\": [\"mcp__local-executor\"]}}";
+        let (new, what) = merge_claude_settings(whole, &TOOLS, false).unwrap();
+        assert_eq!((new.as_str(), what.as_str()), (whole, ""));
+        assert!(merge_claude_settings("{\"permissions\": []}", &TOOLS, false).is_err());
+        assert!(
+            merge_claude_settings("{\"permissions\": {\"allow\": \"x\"}}", &TOOLS, false).is_err()
+        );
+    }
+
+    #[test]
+    fn diff_shows_the_changed_lines_with_context() {
         let d = diff(
             "f",
             Some("1\n2\n3\n4\n5\n6\n7\n8\n"),

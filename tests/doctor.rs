@@ -8,18 +8,20 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::Output;
 
-use common::{Mock, Reply, bin};
+use common::{Mock, Reply, Step, bin};
 use serde_json::json;
 
 const QUALITY: &str = "qwen3-coder-30b";
 const FAST: &str = "smollm2-135m";
 
-/// Runs `doctor` with a hermetic environment: temp home and workspace, and a PATH that holds no
-/// `local-executor-mcp`, so the `claude mcp add` line names the binary by its full path.
+/// Runs `doctor` with a hermetic environment: temp home (the server's and the user's, where
+/// Claude Code keeps its settings) and workspace, and a PATH that holds no `local-executor-mcp`,
+/// so the `claude mcp add` line names the binary by its full path.
 struct Doctor {
     home: tempfile::TempDir,
     workspace: tempfile::TempDir,
     empty_path: tempfile::TempDir,
+    user_home: tempfile::TempDir,
 }
 
 impl Doctor {
@@ -28,6 +30,7 @@ impl Doctor {
             home: tempfile::tempdir().unwrap(),
             workspace: tempfile::tempdir().unwrap(),
             empty_path: tempfile::tempdir().unwrap(),
+            user_home: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -35,6 +38,7 @@ impl Doctor {
         let mut cmd = tokio::process::Command::new(bin());
         cmd.env_clear()
             .env("PATH", self.empty_path.path())
+            .env("HOME", self.user_home.path())
             .env("LOCAL_LLM_BASE_URL", base_url)
             .env("LOCAL_EXECUTOR_HOME", self.home.path())
             .env("LOCAL_EXECUTOR_WORKSPACE", self.workspace.path())
@@ -58,6 +62,28 @@ impl Doctor {
         self.workspace.path().display().to_string()
     }
 }
+
+/// `head`, the lines every run in this harness ends its checks with, and `tail`.
+fn with_client_lines(head: Vec<String>, tail: Vec<String>) -> Vec<String> {
+    [head, path_and_permission_lines(), tail].concat()
+}
+
+/// The lines every run in this harness ends its checks with: the binary is not on its PATH, and
+/// no Claude Code settings grant the tools.
+fn path_and_permission_lines() -> Vec<String> {
+    vec![
+        "– local-executor-mcp is not on PATH: a project's .mcp.json (as `init` writes it) and the Claude Code plugin start it by that name, and fail without it".into(),
+        format!(
+            "  fix: cargo install --locked --path {} (builds it again in release mode, a few minutes)",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        ASKS_ALL.into(),
+        ASKS_ALL_FIX.into(),
+    ]
+}
+
+const ASKS_ALL: &str = "– Claude Code asks before each call of delegate_code, delegate_files, list_local_models (headless, `claude -p` refuses it): no permissions.allow rule covers it";
+const ASKS_ALL_FIX: &str = "  fix: run `local-executor-mcp init` in the project (it adds the rules to .claude/settings.json), or add \"mcp__local-executor__delegate_code\", \"mcp__local-executor__delegate_files\", \"mcp__local-executor__list_local_models\" to permissions.allow there";
 
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
@@ -132,27 +158,31 @@ async fn doctor_passes_a_working_setup_and_prints_the_claude_mcp_add_line() {
     let root = root(&mock.url);
     assert_lines(
         &stdout(&out),
-        &[
-            format!("✔ base URL {}", mock.url),
-            format!("✔ backend answers GET {}/models: 2 models", mock.url),
-            format!("✔ quality model {QUALITY} is served"),
-            format!("✔ fast model {FAST} is served"),
-            format!("✔ test generation on quality ({QUALITY}): answered in *"),
-            format!("✔ test generation on fast ({FAST}): answered in *"),
-            format!("– llama-swap not detected (no {root}/running); fine for other backends"),
-            format!("✔ usage log {} is writable", d.usage()),
-            format!(
-                "✔ workspace {}; writing files (delegate_files) is off, LOCAL_EXECUTOR_ALLOW_WRITE=1 turns it on",
-                d.ws()
-            ),
-            String::new(),
-            "All checks passed. Add the server to Claude Code with:".into(),
-            format!(
-                "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST={FAST} --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
-                mock.url,
-                bin()
-            ),
-        ],
+        &with_client_lines(
+            vec![
+                format!("✔ base URL {}", mock.url),
+                format!("✔ backend answers GET {}/models: 2 models", mock.url),
+                format!("✔ quality model {QUALITY} is served"),
+                format!("✔ fast model {FAST} is served"),
+                format!("✔ test generation on quality ({QUALITY}): answered in *"),
+                format!("✔ test generation on fast ({FAST}): answered in *"),
+                format!("– llama-swap not detected (no {root}/running); fine for other backends"),
+                format!("✔ usage log {} is writable", d.usage()),
+                format!(
+                    "✔ workspace {}; writing files (delegate_files) is off, LOCAL_EXECUTOR_ALLOW_WRITE=1 turns it on",
+                    d.ws()
+                ),
+            ],
+            vec![
+                String::new(),
+                "All checks passed. Add the server to Claude Code with:".into(),
+                format!(
+                    "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST={FAST} --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
+                    mock.url,
+                    bin()
+                ),
+            ],
+        ),
     );
     // One token on each tier's model, and nothing written to the usage log.
     let chats = mock.chats();
@@ -189,7 +219,7 @@ async fn doctor_adds_v1_detects_llama_swap_and_skips_generation_when_asked() {
 ✔ llama-swap detected at {root}/running: {QUALITY} (ready)
 ✔ usage log {usage} is writable
 ✔ workspace {ws}; writing files (delegate_files) is on, inside it only
-
+{client}
 All checks passed. Add the server to Claude Code with:
   claude mcp add local-executor --env LOCAL_LLM_BASE_URL={url} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST=qwen2.5-vl-7b --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {bin}
 ",
@@ -197,6 +227,10 @@ All checks passed. Add the server to Claude Code with:
         usage = d.usage(),
         ws = d.ws(),
         bin = bin(),
+        client = path_and_permission_lines()
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
     );
     assert_eq!(stdout(&out), expected);
     assert!(mock.chats().is_empty());
@@ -219,20 +253,25 @@ async fn doctor_fails_when_the_backend_is_not_up() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_lines(
         &stdout(&out),
-        &[
-            format!("✔ base URL {url}"),
-            format!("✘ backend at {url} does not answer: *"),
-            "  fix: start the backend, or set LOCAL_LLM_BASE_URL to where it listens; llama-swap and llama-server listen on http://127.0.0.1:8080/v1, Ollama on http://127.0.0.1:11434/v1, LM Studio on http://127.0.0.1:1234/v1".into(),
-            "– models, test generation and llama-swap not checked: the backend did not answer".into(),
-            format!("✔ usage log {} is writable", d.usage()),
-            "✔ workspace *".into(),
-            String::new(),
-            "1 check failed. Once fixed, add the server to Claude Code with:".into(),
-            format!(
-                "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={url} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST={FAST} --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
-                bin()
-            ),
-        ],
+        &with_client_lines(
+            vec![
+                format!("✔ base URL {url}"),
+                format!("✘ backend at {url} does not answer: *"),
+                // On this machine, this project's own start command comes before other products' ports.
+                "  fix: start the backend: the demo's, from a checkout of local-executor-mcp, with `scripts/backend.sh start` (it prints the settings to export); or yours, or set LOCAL_LLM_BASE_URL to where it listens; llama-swap and llama-server listen on http://127.0.0.1:8080/v1, Ollama on http://127.0.0.1:11434/v1, LM Studio on http://127.0.0.1:1234/v1".into(),
+                "– models, test generation and llama-swap not checked: the backend did not answer".into(),
+                format!("✔ usage log {} is writable", d.usage()),
+                "✔ workspace *".into(),
+            ],
+            vec![
+                String::new(),
+                "1 check failed. Once fixed, add the server to Claude Code with:".into(),
+                format!(
+                    "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={url} --env LOCAL_LLM_MODEL_QUALITY={QUALITY} --env LOCAL_LLM_MODEL_FAST={FAST} --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
+                    bin()
+                ),
+            ],
+        ),
     );
 }
 
@@ -253,22 +292,28 @@ async fn doctor_names_near_matches_for_a_model_the_backend_does_not_serve() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_lines(
         &stdout(&out),
-        &[
-            format!("✔ base URL {}", mock.url),
-            format!("✔ backend answers GET {}/models: 3 models", mock.url),
-            format!("✘ quality model Qwen3-Coder is not served; near matches: {QUALITY}"),
-            format!("  fix: set LOCAL_LLM_MODEL_QUALITY={QUALITY}"),
-            "✘ fast model llama-3.1-8b is not served by the backend".into(),
-            format!("  fix: set LOCAL_LLM_MODEL_FAST to one of: {QUALITY}, gemma-3-270m, {FAST}"),
-            "– test generation on quality skipped: its model is not served".into(),
-            "– test generation on fast skipped: its model is not served".into(),
-            "– llama-swap not detected*".into(),
-            "✔ usage log*".into(),
-            "✔ workspace*".into(),
-            String::new(),
-            "2 checks failed. Once fixed, add the server to Claude Code with:".into(),
-            "  claude mcp add local-executor*".into(),
-        ],
+        &with_client_lines(
+            vec![
+                format!("✔ base URL {}", mock.url),
+                format!("✔ backend answers GET {}/models: 3 models", mock.url),
+                format!("✘ quality model Qwen3-Coder is not served; near matches: {QUALITY}"),
+                format!("  fix: set LOCAL_LLM_MODEL_QUALITY={QUALITY}"),
+                "✘ fast model llama-3.1-8b is not served by the backend".into(),
+                format!(
+                    "  fix: set LOCAL_LLM_MODEL_FAST to one of: {QUALITY}, gemma-3-270m, {FAST}"
+                ),
+                "– test generation on quality skipped: its model is not served".into(),
+                "– test generation on fast skipped: its model is not served".into(),
+                "– llama-swap not detected*".into(),
+                "✔ usage log*".into(),
+                "✔ workspace*".into(),
+            ],
+            vec![
+                String::new(),
+                "2 checks failed. Once fixed, add the server to Claude Code with:".into(),
+                "  claude mcp add local-executor*".into(),
+            ],
+        ),
     );
     assert!(mock.chats().is_empty());
 }
@@ -281,19 +326,23 @@ async fn doctor_says_when_the_server_answers_without_v1() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_lines(
         &stdout(&out),
-        &[
-            format!("✔ base URL {url}/v1 (given as {url}; /v1 was added)"),
-            format!(
-                "✘ GET {url}/v1/models is not found, but {url}/models lists 1 models: this server serves the API without /v1"
-            ),
-            "  fix: local-executor-mcp always calls <base>/v1/…; serve the API under a path ending in /v1, or put a proxy that does (LiteLLM, llama-swap) in front".into(),
-            "– models, test generation and llama-swap not checked: the backend did not answer".into(),
-            "✔ usage log*".into(),
-            "✔ workspace*".into(),
-            String::new(),
-            "1 check failed. Once fixed, add the server to Claude Code with:".into(),
-            "  claude mcp add local-executor*".into(),
-        ],
+        &with_client_lines(
+            vec![
+                format!("✔ base URL {url}/v1 (given as {url}; /v1 was added)"),
+                format!(
+                    "✘ GET {url}/v1/models is not found, but {url}/models lists 1 models: this server serves the API without /v1"
+                ),
+                "  fix: local-executor-mcp always calls <base>/v1/…; serve the API under a path ending in /v1, or put a proxy that does (LiteLLM, llama-swap) in front".into(),
+                "– models, test generation and llama-swap not checked: the backend did not answer".into(),
+                "✔ usage log*".into(),
+                "✔ workspace*".into(),
+            ],
+            vec![
+                String::new(),
+                "1 check failed. Once fixed, add the server to Claude Code with:".into(),
+                "  claude mcp add local-executor*".into(),
+            ],
+        ),
     );
 }
 
@@ -495,24 +544,28 @@ async fn doctor_accepts_an_ollama_id_without_its_latest_tag_as_the_server_does()
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_lines(
         &stdout(&out),
-        &[
-            format!("✔ base URL {}", mock.url),
-            format!("✔ backend answers GET {}/models: 2 models", mock.url),
-            "✔ quality model qwen2.5-coder is served".into(),
-            "✔ fast model gemma3:latest is served".into(),
-            "✔ test generation on quality (qwen2.5-coder): answered in *".into(),
-            "✔ test generation on fast (gemma3:latest): answered in *".into(),
-            "– llama-swap not detected*".into(),
-            "✔ usage log*".into(),
-            "✔ workspace*".into(),
-            String::new(),
-            "All checks passed. Add the server to Claude Code with:".into(),
-            format!(
-                "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY=qwen2.5-coder --env LOCAL_LLM_MODEL_FAST=gemma3:latest --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
-                mock.url,
-                bin()
-            ),
-        ],
+        &with_client_lines(
+            vec![
+                format!("✔ base URL {}", mock.url),
+                format!("✔ backend answers GET {}/models: 2 models", mock.url),
+                "✔ quality model qwen2.5-coder is served".into(),
+                "✔ fast model gemma3:latest is served".into(),
+                "✔ test generation on quality (qwen2.5-coder): answered in *".into(),
+                "✔ test generation on fast (gemma3:latest): answered in *".into(),
+                "– llama-swap not detected*".into(),
+                "✔ usage log*".into(),
+                "✔ workspace*".into(),
+            ],
+            vec![
+                String::new(),
+                "All checks passed. Add the server to Claude Code with:".into(),
+                format!(
+                    "  claude mcp add local-executor --env LOCAL_LLM_BASE_URL={} --env LOCAL_LLM_MODEL_QUALITY=qwen2.5-coder --env LOCAL_LLM_MODEL_FAST=gemma3:latest --env LOCAL_EXECUTOR_ALLOW_WRITE=1 -- {}",
+                    mock.url,
+                    bin()
+                ),
+            ],
+        ),
     );
     // The test generation reached the backend under the id as configured.
     let chats = mock.chats();
@@ -706,4 +759,167 @@ async fn doctor_lists_each_check_command_and_fails_a_missing_program() {
         text.contains("✔ check for bash: `./lint.sh {file}` ("),
         "{text}"
     );
+}
+
+/// The fast tier is tested on its own model: a fast model that cannot answer is a failure, never
+/// passed on the quality model's answer by escalation.
+#[tokio::test]
+async fn doctor_fails_a_fast_model_that_times_out_without_escalating() {
+    let mock = Mock::start(&[QUALITY, FAST]).await;
+    mock.push(Reply::text("ok"));
+    // The fast model never sends its head: the first-token timeout ends the wait.
+    mock.push(Reply::text("ok").before_head(vec![Step::Hang]));
+    mock.always(Reply::text("ok"));
+    let d = Doctor::new();
+    let mut env = models_env();
+    env.push(("LOCAL_LLM_FIRST_TOKEN_TIMEOUT", "1"));
+    let out = d.run(&mock.url, &[], &env).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "✔ test generation on quality ({QUALITY}): answered in "
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "✘ test generation on fast ({FAST}): DELEGATION_FAILED (timeout)"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("✔ test generation on fast"), "{text}");
+    let models: Vec<String> = mock
+        .chats()
+        .iter()
+        .map(|c| c.body["model"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        models.iter().all(|m| m == QUALITY || m == FAST),
+        "{models:?}"
+    );
+    assert_eq!(
+        models.iter().filter(|m| *m == QUALITY).count(),
+        1,
+        "{models:?}"
+    );
+}
+
+#[tokio::test]
+async fn doctor_fails_a_fast_model_that_stops_at_the_limit_without_a_token() {
+    let mock = Mock::start(&[QUALITY, FAST]).await;
+    mock.push(Reply::tokens(&["o"], "length"));
+    mock.push(Reply::tokens(&[], "length"));
+    mock.always(Reply::text("ok"));
+    let d = Doctor::new();
+    let out = d.run(&mock.url, &[], &models_env()).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "✔ test generation on quality ({QUALITY}): answered in "
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "✘ test generation on fast ({FAST}): DELEGATION_FAILED (truncated)"
+        )) && text
+            .contains("  fix: the model produced no answer; try another model for this tier\n"),
+        "{text}"
+    );
+    // Two generations, one a tier: no escalation to the quality model.
+    let chats = mock.chats();
+    assert_eq!(chats.len(), 2);
+    assert_eq!(chats[1].body["model"], FAST);
+}
+
+#[tokio::test]
+async fn doctor_says_which_tools_claude_code_will_ask_before() {
+    let mock = Mock::start(&[QUALITY]).await;
+    let d = Doctor::new();
+    let ws = d.workspace.path();
+    std::fs::create_dir(ws.join(".claude")).unwrap();
+    // The project allows one tool; the user allows another and denies the third.
+    std::fs::write(
+        ws.join(".claude/settings.json"),
+        r#"{"permissions": {"allow": ["mcp__local-executor__list_local_models"]}}"#,
+    )
+    .unwrap();
+    std::fs::create_dir(d.user_home.path().join(".claude")).unwrap();
+    std::fs::write(
+        d.user_home.path().join(".claude/settings.json"),
+        r#"{"permissions": {"allow": ["mcp__local-executor__delegate_code"], "deny": ["mcp__local-executor__delegate_files"]}}"#,
+    )
+    .unwrap();
+    let out = d.run(&mock.url, &["--no-generate"], &[]).await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for line in [
+        "✔ Claude Code calls delegate_code without asking (allowed in ~/.claude/settings.json)\n",
+        // The project's rule counts only in a trusted folder.
+        "– Claude Code asks before each call of list_local_models until you trust this folder: the allow rules in .claude/settings.json count only then\n  fix: start `claude` in the folder once and accept the trust prompt (Claude Code records it in ~/.claude.json)\n",
+        "– Claude Code refuses delegate_files: a deny rule in ~/.claude/settings.json covers it\n  fix: remove that rule from permissions.deny in ~/.claude/settings.json to let the planner delegate with it\n",
+    ] {
+        assert!(text.contains(line), "no `{line}` in:\n{text}");
+    }
+    assert!(!text.contains("no permissions.allow rule covers"), "{text}");
+
+    // Trusted (as Claude Code records it), and the user's deny gone, the whole server allowed:
+    // every tool runs, each credited to the first file that allows it.
+    let real = ws.canonicalize().unwrap();
+    std::fs::write(
+        d.user_home.path().join(".claude.json"),
+        json!({"projects": {real.to_str().unwrap(): {"hasTrustDialogAccepted": true}}}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        d.user_home.path().join(".claude/settings.json"),
+        r#"{"permissions": {"allow": ["mcp__local-executor"]}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        ws.join(".claude/settings.local.json"),
+        r#"{"permissions": {"allow": ["mcp__local-executor__delegate_code"]}}"#,
+    )
+    .unwrap();
+    let text = stdout(&d.run(&mock.url, &["--no-generate"], &[]).await);
+    assert!(
+        text.contains("✔ Claude Code calls delegate_code, delegate_files, list_local_models without asking (allowed in .claude/settings.local.json, ~/.claude/settings.json, .claude/settings.json)\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("trust") && !text.contains("refuses"),
+        "{text}"
+    );
+
+    // A settings file Claude Code could not parse either is named, its rules not counted.
+    std::fs::write(ws.join(".claude/settings.local.json"), "{").unwrap();
+    let text = stdout(&d.run(&mock.url, &["--no-generate"], &[]).await);
+    assert!(
+        text.contains("– Claude Code settings .claude/settings.local.json could not be read (")
+            && text.contains("✔ Claude Code calls delegate_code, delegate_files, list_local_models without asking (allowed in ~/.claude/settings.json, .claude/settings.json)\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn doctor_says_when_the_binary_is_on_path() {
+    let mock = Mock::start(&[QUALITY]).await;
+    let d = Doctor::new();
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::fs::write(bin_dir.path().join("local-executor-mcp"), "").unwrap();
+    let out = d
+        .run(
+            &mock.url,
+            &["--no-generate"],
+            &[("PATH", bin_dir.path().to_str().unwrap())],
+        )
+        .await;
+    let text = stdout(&out);
+    assert!(
+        text.contains("\n✔ local-executor-mcp is on PATH\n"),
+        "{text}"
+    );
+    assert!(!text.contains("not on PATH"), "{text}");
 }

@@ -14,6 +14,11 @@ use serde_json::{Value, json};
 const QUALITY: &str = "qwen3-coder-30b";
 const OTHER: &str = "smollm2-135m";
 const BEGIN: &str = "<!-- local-executor-mcp:begin -->";
+const RULES: [&str; 3] = [
+    "mcp__local-executor__delegate_code",
+    "mcp__local-executor__delegate_files",
+    "mcp__local-executor__list_local_models",
+];
 const END: &str = "<!-- local-executor-mcp:end -->";
 
 /// A temp directory holding the project (and room beside it for what lies outside).
@@ -50,21 +55,33 @@ impl Setup {
     }
 
     fn write(&self, name: &str, text: &str) {
+        if let Some(dir) = self.path(name).parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
         std::fs::write(self.path(name), text).unwrap();
     }
 
-    /// Every file of the project (outside `.git`) with its bytes.
+    /// Every file and folder of the project (outside `.git`, through its subfolders) with its
+    /// bytes; a folder or a symlink to one holds none.
     fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
-        let mut out = BTreeMap::new();
-        for e in std::fs::read_dir(self.dir()).unwrap() {
-            let e = e.unwrap();
-            let name = e.file_name().to_string_lossy().to_string();
-            if name == ".git" {
-                continue;
+        fn walk(dir: &std::path::Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let name = format!("{prefix}{}", e.file_name().to_string_lossy());
+                if name == ".git" {
+                    continue;
+                }
+                let kind = e.file_type().unwrap();
+                if kind.is_dir() {
+                    out.insert(format!("{name}/"), Vec::new());
+                    walk(&e.path(), &format!("{name}/"), out);
+                } else {
+                    out.insert(name, std::fs::read(e.path()).unwrap_or_default());
+                }
             }
-            let bytes = std::fs::read(e.path()).unwrap_or_default();
-            out.insert(name, bytes);
         }
+        let mut out = BTreeMap::new();
+        walk(&self.dir(), "", &mut out);
         out
     }
 
@@ -168,7 +185,7 @@ async fn init_in_an_empty_project_writes_the_server_the_sections_and_prints_code
         "[mcp_servers.local-executor]",
         "command = \"local-executor-mcp\"",
         "args = [\"serve\"]",
-        "tool_timeout_sec = 330",
+        "tool_timeout_sec = 960",
     ] {
         assert!(out.contains(line), "no `{line}` in:\n{out}");
     }
@@ -179,11 +196,21 @@ async fn init_in_an_empty_project_writes_the_server_the_sections_and_prints_code
             && env_line.contains("LOCAL_EXECUTOR_ALLOW_WRITE = \"1\""),
         "{env_line}"
     );
-    // The Codex block parses as TOML, with the timeout covering the first-token timeout.
+    // The Codex block parses as TOML, with the timeout covering a whole call (900 s), a check
+    // started before its end (30 s) and a margin, and the server's tools approved.
     let block = &out[out.find("[mcp_servers.local-executor]").unwrap()..];
     let toml: toml::Table = block.parse().unwrap();
     let server = &toml["mcp_servers"]["local-executor"];
-    assert_eq!(server["tool_timeout_sec"].as_integer(), Some(330));
+    assert_eq!(server["tool_timeout_sec"].as_integer(), Some(960));
+    assert_eq!(
+        server["default_tools_approval_mode"].as_str(),
+        Some("approve")
+    );
+    assert!(server.get("tools").is_none(), "{block}");
+    // Claude Code may call the three tools without asking.
+    let settings: Value = serde_json::from_str(&s.read(".claude/settings.json")).unwrap();
+    assert_eq!(settings, json!({"permissions": {"allow": RULES}}));
+    assert!(out.contains("created .claude/settings.json"), "{out}");
     assert_eq!(
         server["env"]["LOCAL_LLM_MODEL_FAST"].as_str(),
         Some(QUALITY)
@@ -220,12 +247,13 @@ async fn init_keeps_other_servers_keys_and_text_as_they_were() {
         mcp["mcpServers"]["other"],
         json!({"command": "other-server", "args": ["--x"], "env": {"A": "b"}})
     );
-    // Our entry is updated; what the user added to it stays, and so does a command that runs
-    // the binary from the repository.
+    // Our entry gets what it lacks; what the user added to it stays, and so do a command that
+    // runs the binary from the repository and a base URL the team fixed.
     let mut want = expected_server(&mock.url, QUALITY, OTHER);
     want["command"] = json!("${CLAUDE_PROJECT_DIR:-.}/tools/local-executor-mcp/local-executor-mcp");
     want["timeout"] = json!(600000);
     want["env"]["MINE"] = json!("1");
+    want["env"]["LOCAL_LLM_BASE_URL"] = json!("x");
     assert_eq!(mcp["mcpServers"]["local-executor"], want);
     // The file's key order is kept.
     let at = |k: &str| text.find(k).unwrap();
@@ -242,7 +270,11 @@ async fn init_keeps_other_servers_keys_and_text_as_they_were() {
     );
     assert_one_section(&claude);
     let out = stdout(&o);
-    assert!(out.contains("updated .mcp.json"), "{out}");
+    assert!(
+        out.contains("updated .mcp.json (args `[\"serve\"]` added, LOCAL_LLM_MODEL_QUALITY added, LOCAL_LLM_MODEL_FAST added, LOCAL_LLM_API_KEY added, LOCAL_EXECUTOR_ALLOW_WRITE added; kept as the team set them: LOCAL_LLM_BASE_URL)"),
+        "{out}"
+    );
+    assert!(!out.contains("everything else kept"), "{out}");
     assert!(out.contains("updated CLAUDE.md"), "{out}");
 }
 
@@ -258,8 +290,13 @@ async fn init_twice_changes_nothing_the_second_time() {
     assert!(second.status.success(), "{}", stderr(&second));
     assert_eq!(s.snapshot(), after_first);
     let out = stdout(&second);
-    for name in [".mcp.json", "CLAUDE.md", "AGENTS.md"] {
-        assert!(out.contains(&format!("unchanged {name}")), "{out}");
+    for name in [
+        ".mcp.json",
+        ".claude/settings.json",
+        "CLAUDE.md",
+        "AGENTS.md",
+    ] {
+        assert!(out.contains(&format!("unchanged {name}\n")), "{out}");
         assert_one_section_or_json(&s, name);
     }
     // The section follows the file's CRLF line endings.
@@ -322,7 +359,7 @@ async fn dry_run_shows_the_changes_and_writes_nothing() {
         &format!("+{BEGIN}"),
         "+++ b/.mcp.json",
         "+      \"command\": \"local-executor-mcp\",",
-        "tool_timeout_sec = 330",
+        "tool_timeout_sec = 960",
     ] {
         assert!(out.contains(line), "no `{line}` in:\n{out}");
     }
@@ -428,4 +465,259 @@ async fn an_unreachable_backend_leaves_the_configured_settings_with_a_note() {
     // The key reaches neither the file nor the printed block; Codex is told to pass it through.
     assert!(!out.contains("sekrit") && !s.read(".mcp.json").contains("sekrit"));
     assert!(out.contains("env_vars = [\"LOCAL_LLM_API_KEY\"]"), "{out}");
+}
+
+/// A team's entry as the review found it: flags in `args`, writing switched off, the team's own
+/// key variable, four-space indentation, one-line arrays.
+const TEAM_MCP_JSON: &str = r#"{
+    "mcpServers": {
+        "local-executor": {
+            "command": "local-executor-mcp",
+            "args": ["serve", "--check", "python=ruff check --select E9,F {file}", "--protected", "deploy/"],
+            "env": {
+                "LOCAL_LLM_BASE_URL": "${LOCAL_LLM_BASE_URL:-http://127.0.0.1:9/v1}",
+                "LOCAL_LLM_API_KEY": "${TEAM_LLM_KEY}",
+                "LOCAL_EXECUTOR_ALLOW_WRITE": "0"
+            }
+        }
+    }
+}
+"#;
+
+#[tokio::test]
+async fn init_keeps_a_teams_args_switch_key_variable_and_indentation() {
+    let mock = Mock::start(&[QUALITY]).await;
+    let s = Setup::project();
+    s.write(".mcp.json", TEAM_MCP_JSON);
+
+    // The dry run's diff shows exactly the changes: the refreshed default and two added keys,
+    // nothing removed or re-indented.
+    let o = s.init(&mock.url, &["--dry-run"], &[]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let hunk = &out[out.find("--- a/.mcp.json").unwrap()..];
+    let hunk = &hunk[..hunk.find("would ").unwrap()];
+    let changed: Vec<&str> = hunk
+        .lines()
+        .filter(|l| {
+            (l.starts_with('-') || l.starts_with('+'))
+                && !l.starts_with("---")
+                && !l.starts_with("+++")
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "-                \"LOCAL_LLM_BASE_URL\": \"${LOCAL_LLM_BASE_URL:-http://127.0.0.1:9/v1}\",".to_string(),
+            format!("+                \"LOCAL_LLM_BASE_URL\": \"${{LOCAL_LLM_BASE_URL:-{}}}\",", mock.url),
+            "-                \"LOCAL_EXECUTOR_ALLOW_WRITE\": \"0\"".into(),
+            "+                \"LOCAL_EXECUTOR_ALLOW_WRITE\": \"0\",".into(),
+            format!("+                \"LOCAL_LLM_MODEL_QUALITY\": \"${{LOCAL_LLM_MODEL_QUALITY:-{QUALITY}}}\","),
+            format!("+                \"LOCAL_LLM_MODEL_FAST\": \"${{LOCAL_LLM_MODEL_FAST:-{QUALITY}}}\""),
+        ],
+        "{out}"
+    );
+    assert!(
+        out.contains("would update .mcp.json (LOCAL_LLM_BASE_URL default updated to what the backend serves, LOCAL_LLM_MODEL_QUALITY added, LOCAL_LLM_MODEL_FAST added; kept as the team set them: LOCAL_LLM_API_KEY, LOCAL_EXECUTOR_ALLOW_WRITE=\"0\")"),
+        "{out}"
+    );
+    assert!(!out.contains("everything else kept"), "{out}");
+
+    let o = s.init(&mock.url, &[], &[]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = TEAM_MCP_JSON
+        .replace("http://127.0.0.1:9/v1", &mock.url)
+        .replace(
+            "\"0\"\n",
+            &format!(
+                "\"0\",\n                \"LOCAL_LLM_MODEL_QUALITY\": \"${{LOCAL_LLM_MODEL_QUALITY:-{QUALITY}}}\",\n                \"LOCAL_LLM_MODEL_FAST\": \"${{LOCAL_LLM_MODEL_FAST:-{QUALITY}}}\"\n"
+            ),
+        );
+    assert_eq!(s.read(".mcp.json"), want);
+    // Run again: nothing left to change.
+    let before = s.snapshot();
+    let o = s.init(&mock.url, &[], &[]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(s.snapshot(), before);
+    assert!(stdout(&o).contains("unchanged .mcp.json (kept as the team set them: LOCAL_LLM_API_KEY, LOCAL_EXECUTOR_ALLOW_WRITE=\"0\")"), "{}", stdout(&o));
+}
+
+#[tokio::test]
+async fn init_follows_a_tab_indented_file_and_adds_a_missing_entry_in_its_style() {
+    let s = Setup::project();
+    s.write(
+        ".mcp.json",
+        "{\r\n\t\"mcpServers\": {\r\n\t\t\"other\": {\"command\": \"x\"}\r\n\t}\r\n}",
+    );
+    let url = closed_url();
+    let o = s.init(&url, &[], &[]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = s.read(".mcp.json");
+    assert!(
+        text.starts_with("{\r\n\t\"mcpServers\": {\r\n\t\t\"other\": {\"command\": \"x\"},\r\n\t\t\"local-executor\": {\r\n\t\t\t\"command\": \"local-executor-mcp\",\r\n\t\t\t\"args\": [\r\n\t\t\t\t\"serve\"\r\n\t\t\t],\r\n"),
+        "{text:?}"
+    );
+    assert!(text.ends_with("\r\n\t\t}\r\n\t}\r\n}"), "{text:?}");
+    assert!(!text.replace("\r\n", "").contains('\n'), "{text:?}");
+    let mcp: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        mcp["mcpServers"]["local-executor"],
+        expected_server(&url, "", "")
+    );
+}
+
+#[tokio::test]
+async fn init_adds_the_permission_rules_and_keeps_the_projects_own() {
+    let s = Setup::project();
+    let settings = "{\n    \"model\": \"opus\",\n    \"permissions\": {\n        \"allow\": [\n            \"Bash(cargo test:*)\",\n            \"mcp__local-executor__list_local_models\"\n        ],\n        \"deny\": [\"Read(./.env)\"]\n    },\n    \"env\": {\"A\": \"b\"}\n}\n";
+    s.write(".claude/settings.json", settings);
+    s.write(
+        ".claude/settings.local.json",
+        "{\"permissions\": {\"allow\": []}}",
+    );
+    let o = s.init(&closed_url(), &[], &[]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        s.read(".claude/settings.json"),
+        settings.replace(
+            "list_local_models\"\n",
+            "list_local_models\",\n            \"mcp__local-executor__delegate_code\",\n            \"mcp__local-executor__delegate_files\"\n"
+        )
+    );
+    // The user-local file is Claude Code's own to write.
+    assert_eq!(
+        s.read(".claude/settings.local.json"),
+        "{\"permissions\": {\"allow\": []}}"
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("updated .claude/settings.json (Claude Code may call delegate_code, delegate_files without asking)"),
+        "{out}"
+    );
+    // A rerun changes nothing.
+    let before = s.snapshot();
+    let o = s.init(&closed_url(), &[], &[]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(s.snapshot(), before);
+    assert!(
+        stdout(&o).contains("unchanged .claude/settings.json\n"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[tokio::test]
+async fn without_write_permission_delegate_files_is_left_to_ask() {
+    let s = Setup::project();
+    let o = s.init(&closed_url(), &["--no-write-permission"], &[]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let settings: Value = serde_json::from_str(&s.read(".claude/settings.json")).unwrap();
+    assert_eq!(
+        settings,
+        json!({"permissions": {"allow": [RULES[0], RULES[2]]}})
+    );
+    let out = stdout(&o);
+    let block = &out[out.find("[mcp_servers.local-executor]").unwrap()..];
+    let toml: toml::Table = block.parse().unwrap();
+    let server = &toml["mcp_servers"]["local-executor"];
+    assert_eq!(
+        server["tools"]["delegate_files"]["approval_mode"].as_str(),
+        Some("prompt")
+    );
+    // An allow rule already there is the project's: kept, and said.
+    s.write(
+        ".claude/settings.json",
+        &format!("{{\"permissions\": {{\"allow\": [\"{}\"]}}}}", RULES[1]),
+    );
+    let o = s.init(&closed_url(), &["--no-write-permission"], &[]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("delegate_files stays allowed by a rule already there"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[tokio::test]
+async fn malformed_claude_settings_are_refused_and_nothing_is_written() {
+    let s = Setup::project();
+    s.write("CLAUDE.md", "# Rules\n");
+    for bad in [
+        (
+            "{\"permissions\": {\"allow\": [\"x\",]}}",
+            "is not valid JSON",
+        ),
+        ("[1]", "is not a JSON object"),
+        (
+            "{\"permissions\": {\"allow\": \"mcp__local-executor\"}}",
+            "`permissions.allow` is not an array",
+        ),
+        ("{\"permissions\": true}", "`permissions` is not an object"),
+    ] {
+        s.write(".claude/settings.json", bad.0);
+        let before = s.snapshot();
+        let o = s.init(&closed_url(), &[], &[]).await;
+        assert_refused(&o, &[".claude/settings.json", bad.1]);
+        assert_eq!(s.snapshot(), before);
+        assert!(!s.path(".mcp.json").exists());
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn claude_settings_through_a_symlink_out_of_the_project_are_refused() {
+    let s = Setup::project();
+    let outside = s.tmp.path().join("elsewhere");
+    std::fs::create_dir(&outside).unwrap();
+    // The folder itself leads out.
+    std::os::unix::fs::symlink(&outside, s.path(".claude")).unwrap();
+    let o = s.init(&closed_url(), &[], &[]).await;
+    assert_refused(&o, &[".claude/settings.json", "outside the project"]);
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    assert!(!s.path(".mcp.json").exists() && !s.path("CLAUDE.md").exists());
+
+    // The file leads out.
+    std::fs::remove_file(s.path(".claude")).unwrap();
+    std::fs::create_dir(s.path(".claude")).unwrap();
+    std::fs::write(outside.join("settings.json"), "{}").unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("settings.json"),
+        s.path(".claude/settings.json"),
+    )
+    .unwrap();
+    let o = s.init(&closed_url(), &[], &[]).await;
+    assert_refused(&o, &[".claude/settings.json", "outside the project"]);
+    assert_eq!(
+        std::fs::read_to_string(outside.join("settings.json")).unwrap(),
+        "{}"
+    );
+}
+
+#[tokio::test]
+async fn init_says_when_the_binary_is_not_on_path() {
+    let s = Setup::project();
+    let o = s.init(&closed_url(), &["--dry-run"], &[]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("note: local-executor-mcp is not on PATH, and .mcp.json runs it by that name"),
+        "{out}"
+    );
+    // Run from this checkout's target/, it names the checkout to install from.
+    let checkout = env!("CARGO_MANIFEST_DIR");
+    assert!(
+        out.contains(&format!("Run: cargo install --locked --path {checkout}")),
+        "{out}"
+    );
+
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::fs::write(bin_dir.path().join("local-executor-mcp"), "").unwrap();
+    let o = s
+        .init(
+            &closed_url(),
+            &["--dry-run"],
+            &[("PATH", bin_dir.path().to_str().unwrap())],
+        )
+        .await;
+    assert!(!stdout(&o).contains("not on PATH"), "{}", stdout(&o));
 }

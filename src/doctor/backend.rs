@@ -12,6 +12,22 @@ const ENDPOINTS: [&str; 3] = ["/chat/completions", "/completions", "/models"];
 const BACKEND_HINT: &str = "llama-swap and llama-server listen on http://127.0.0.1:8080/v1, \
 Ollama on http://127.0.0.1:11434/v1, LM Studio on http://127.0.0.1:1234/v1";
 
+/// This project's own start command for the demo's backend (llama-cpp-python on loopback).
+const DEMO_START: &str = "scripts/backend.sh start";
+
+/// Whether the URL's host is this machine, where the demo's backend listens.
+fn is_loopback(url: &str) -> bool {
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let host = u.host_str().unwrap_or_default();
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The base URL as the server will use it; a pasted endpoint is caught here, because appending
 /// `/v1` to `…/v1/chat/completions` yields a URL that answers nothing.
 pub(super) fn check_url_shape(cfg: &Config, report: &mut Report) {
@@ -67,9 +83,17 @@ pub(super) async fn check_backend(
     match &err {
         BackendError::Unreachable { cause, .. } => report.fail(
             format!("backend at {base} does not answer: {cause}"),
-            format!(
-                "start the backend, or set LOCAL_LLM_BASE_URL to where it listens; {BACKEND_HINT}"
-            ),
+            if is_loopback(base) {
+                format!(
+                    "start the backend: the demo's, from a checkout of local-executor-mcp, with \
+`{DEMO_START}` (it prints the settings to export); or yours, or set LOCAL_LLM_BASE_URL to where it \
+listens; {BACKEND_HINT}"
+                )
+            } else {
+                format!(
+                    "start the backend, or set LOCAL_LLM_BASE_URL to where it listens; {BACKEND_HINT}"
+                )
+            },
         ),
         // LiteLLM's proxy without a database answers any key but its master key with HTTP 400
         // "No connected db." (it would look the key up there).

@@ -1,5 +1,6 @@
-//! The checks of this machine: the usage folder and the workspace. The checks of what the user
-//! configures to run here (the check commands: each program must exist) belong beside them.
+//! The checks of this machine: the usage folder, the workspace and the binary on `PATH`. The
+//! checks of what the user configures to run here (the check commands: each program must exist)
+//! belong beside them.
 
 use std::path::Path;
 
@@ -95,5 +96,22 @@ pub(super) fn check_commands(cfg: &crate::config::Config, report: &mut Report) {
                 ),
             ),
         }
+    }
+}
+
+/// `local-executor-mcp` on `PATH`: a project's `.mcp.json` as `init` writes it, and the plugin,
+/// start it by that name. Not a failure: the `claude mcp add` line below names it by its full path.
+pub(super) fn check_on_path(report: &mut Report) {
+    let name = crate::init::COMMAND;
+    if crate::init::binary_on_path() {
+        report.pass(format!("{name} is on PATH"));
+    } else {
+        report.advise(
+            format!(
+                "{name} is not on PATH: a project's .mcp.json (as `init` writes it) and the Claude \
+Code plugin start it by that name, and fail without it"
+            ),
+            crate::init::install_hint(),
+        );
     }
 }

@@ -1,12 +1,15 @@
 //! `doctor`: checks the setup the way the server will use it — the base URL's shape, the backend
 //! answering `/v1/models`, the configured models being served, a one-token generation on each
 //! tier, llama-swap's `/running`, the usage folder, the workspace — one line a check (`✔`, `✘`
-//! with a line on how to fix it, or `–` for what is only information or was skipped). It ends with
-//! the `claude mcp add` line for these settings and exits 1 when a check failed. The API key is
-//! never printed: every line passes through a filter that masks it, in case a backend echoes it.
-//! This file runs the checks in order and prints; [`backend`], [`model`] and [`local`] hold them.
+//! with a line on how to fix it, or `–` for what is only information or was skipped, with a fix
+//! line when there is something to do), the binary on `PATH`, and whether Claude Code will ask
+//! before each of the server's tools. It ends with the `claude mcp add` line for these settings
+//! and exits 1 when a check failed. The API key is never printed: every line passes through a
+//! filter that masks it, in case a backend echoes it. This file runs the checks in order and
+//! prints; [`backend`], [`model`], [`local`] and [`claude`] hold them.
 
 mod backend;
+mod claude;
 mod local;
 mod model;
 
@@ -42,6 +45,11 @@ impl Report {
 
     fn note(&mut self, what: impl AsRef<str>) {
         self.line(&format!("– {}", what.as_ref()));
+    }
+
+    /// Information with something to do about it; not a failure, as the server itself works.
+    fn advise(&mut self, what: impl AsRef<str>, fix: impl AsRef<str>) {
+        self.line(&format!("– {}\n  fix: {}", what.as_ref(), fix.as_ref()));
     }
 }
 
@@ -100,6 +108,8 @@ pub async fn run(cfg: Config, cmd: &DoctorCmd) -> ExitCode {
     local::check_usage_folder(&cfg.home, &cfg.usage_path(), &mut report);
     local::check_workspace(&cfg.workspace, cfg.allow_write, &mut report);
     local::check_commands(&cfg, &mut report);
+    local::check_on_path(&mut report);
+    claude::check_permissions(&cfg.workspace, dirs::home_dir().as_deref(), &mut report);
 
     let line = claude_mcp_add(&cfg, &found);
     if report.failed == 0 {
@@ -151,13 +161,10 @@ fn claude_mcp_add(cfg: &Config, found: &Found) -> String {
     line
 }
 
-const BIN_NAME: &str = "local-executor-mcp";
+const BIN_NAME: &str = crate::init::COMMAND;
 
 fn command_name() -> String {
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|dir| dir.join(BIN_NAME).is_file()))
-        .unwrap_or(false);
-    if on_path {
+    if crate::init::binary_on_path() {
         return BIN_NAME.into();
     }
     std::env::current_exe()

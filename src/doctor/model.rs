@@ -1,6 +1,7 @@
 //! The checks of the models: each tier's model served by the backend (by the rule the server
 //! uses, [`models::is_served`]), near matches of one that is not, and a one-token generation on
-//! each.
+//! each, on that tier's own model: a delegation escalates a failed `fast` call to `quality`, a
+//! check must not, or a fast model that cannot answer would pass on the quality model's answer.
 
 use tokio_util::sync::CancellationToken;
 
@@ -169,14 +170,28 @@ pub(super) async fn check_generation(engine: &Engine, found: &Found, report: &mu
             max_tokens: Some(1),
             ..CodeRequest::default()
         };
+        // Both tiers pinned to the model under test: there is nothing to escalate to.
+        let mut pinned = (*engine.cfg).clone();
+        pinned.model_quality = Some(model.to_string());
+        pinned.model_fast = Some(model.to_string());
+        let pinned = match Engine::new(pinned) {
+            Ok(e) => e,
+            Err(e) => {
+                report.fail(
+                    format!("test generation on {label} ({model}): {e:#}"),
+                    "check LOCAL_LLM_BASE_URL",
+                );
+                continue;
+            }
+        };
         let mut record = UsageRecord::new("doctor");
-        let result = engine
+        let result = pinned
             .delegate(&req, None, &CancellationToken::new(), &mut record)
             .await;
-        let model = record.model.clone().unwrap_or_else(|| model.to_string());
-        // One token of budget ends in finish_reason `length`: the model ran, which is the point.
         match result {
-            Err(f) if f.reason != Reason::Truncated => {
+            // One token of budget ends in finish_reason `length`: the model ran, which is the
+            // point, as long as it produced a token.
+            Err(f) if f.reason != Reason::Truncated || !answered(&record) => {
                 report.fail(
                     format!(
                         "test generation on {label} ({model}): {}",
@@ -201,6 +216,12 @@ pub(super) async fn check_generation(engine: &Engine, found: &Found, report: &mu
     }
 }
 
+/// Whether a generation cut at the token limit produced anything: a model that stops there
+/// without a token has not answered.
+fn answered(record: &UsageRecord) -> bool {
+    record.output_chars > 0 || record.completion_tokens > 0
+}
+
 fn generation_fix(reason: Reason, engine: &Engine) -> String {
     let cfg = &engine.cfg;
     match reason {
@@ -216,7 +237,9 @@ fn generation_fix(reason: Reason, engine: &Engine) -> String {
         Reason::ContextTooLarge => {
             "the model's context is too small for even a short prompt; raise its context size (llama.cpp: -c)".into()
         }
-        Reason::Empty => "the model returned no text; try another model for this tier".into(),
+        Reason::Empty | Reason::Truncated => {
+            "the model produced no answer; try another model for this tier".into()
+        }
         _ => "check the backend's log for this request".into(),
     }
 }
