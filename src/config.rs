@@ -47,11 +47,17 @@ pub struct StatsCmd {
     #[arg(long, value_enum)]
     pub by: Option<StatsKey>,
     /// Print JSON for dashboards instead of a table.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "html")]
     pub json: bool,
+    /// Write one self-contained HTML page instead of a table: to FILE (default `stats.html`), or to stdout with `-`.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "stats.html")]
+    pub html: Option<PathBuf>,
     /// Frontier output price in USD per million tokens, for the savings estimate.
     #[arg(long, env = "LOCAL_EXECUTOR_PRICE_PER_MTOK", default_value_t = 15.0)]
     pub price_per_mtok: f64,
+    /// How many times the output price exceeds the input price (what the planner reads back).
+    #[arg(long, env = "LOCAL_EXECUTOR_PRICE_RATIO", default_value_t = 5.0)]
+    pub price_ratio: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

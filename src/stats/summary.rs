@@ -39,8 +39,9 @@ pub(crate) struct Summary {
     pub groups: Vec<(StatsKey, BTreeMap<String, Acc>)>,
     /// The delegations a check applied to, by language and by the model of the final answer.
     pub checks: Vec<(CheckKey, BTreeMap<String, Acc>)>,
-    /// Characters of every result the planner read, delegations and other tools alike.
-    pub result_chars: u64,
+    /// Every UTC day's delegations and overhead, for the page's trends (kept only when asked:
+    /// [`Summary::with_days`]).
+    pub days: Option<BTreeMap<String, Acc>>,
 }
 
 impl Summary {
@@ -53,6 +54,12 @@ impl Summary {
             ],
             ..Summary::default()
         }
+    }
+
+    /// Also keeps the sums of every day.
+    pub(crate) fn with_days(mut self) -> Summary {
+        self.days = Some(BTreeMap::new());
+        self
     }
 
     /// Takes one line of the file, blank lines aside.
@@ -75,10 +82,18 @@ impl Summary {
         self.calls += 1;
         self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
         self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
-        self.result_chars += line.result_chars;
+        let day_acc = self.days.as_mut().map(|d| d.entry(day(ts)).or_default());
         if !DELEGATION_TOOLS.contains(&line.tool.as_str()) {
+            // The planner read this result too: overhead of the total and of its day.
+            self.total.add_overhead(&line);
+            if let Some(d) = day_acc {
+                d.add_overhead(&line);
+            }
             *self.other_calls.entry(line.tool).or_default() += 1;
             return;
+        }
+        if let Some(d) = day_acc {
+            d.add(&line);
         }
         self.total.add(&line);
         for (key, map) in &mut self.groups {
@@ -108,6 +123,9 @@ impl Summary {
         }
         for (_, map) in &mut self.checks {
             map.values_mut().for_each(Acc::finish);
+        }
+        if let Some(days) = &mut self.days {
+            days.values_mut().for_each(Acc::finish);
         }
     }
 
@@ -142,9 +160,13 @@ pub(crate) fn summarize(
     path: &Path,
     since: Option<SystemTime>,
     keys: &[StatsKey],
+    days: bool,
 ) -> anyhow::Result<Summary> {
     use anyhow::Context;
     let mut summary = Summary::new(keys);
+    if days {
+        summary = summary.with_days();
+    }
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(summary),
@@ -230,7 +252,8 @@ mod tests {
             ),
             (100, 20, 80)
         );
-        assert_eq!(tokens(s.result_chars), 230);
+        // What the planner read back: both delegations' results and the listing's.
+        assert_eq!(s.total.result_tokens(), 230);
         let tiers = &s.groups[0].1;
         assert_eq!(tiers["quality"].net_tokens(), 90);
         assert_eq!(tiers["fast"].net_tokens(), -10);
