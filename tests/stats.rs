@@ -603,3 +603,314 @@ fn the_readme_sample_is_what_stats_prints_for_its_fixture() {
         out.replace(&usage_path(&home), "/tmp/st/usage.jsonl")
     );
 }
+
+/// `stats --html -`: the page on stdout.
+fn page(home: &Path, args: &[&str]) -> String {
+    let mut all = vec!["--html", "-"];
+    all.extend_from_slice(args);
+    let out = stats(home, &all, &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    stdout(&out)
+}
+
+/// The text of the element with this id, up to its closing tag (the page escapes `<`).
+fn text_of<'a>(page: &'a str, id: &str) -> &'a str {
+    let at = page.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id}"));
+    let start = at + page[at..].find('>').unwrap() + 1;
+    &page[start..start + page[start..].find('<').unwrap()]
+}
+
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+fn row_html(key: &str, cells: &[String]) -> String {
+    let mut out = format!("<tr><th scope=\"row\">{key}</th>");
+    for c in cells {
+        out.push_str(&format!("<td>{c}</td>"));
+    }
+    out + "</tr>"
+}
+
+fn secs(ms: &Value) -> String {
+    let ms = ms.as_u64().unwrap();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
+#[test]
+fn stats_html_shows_the_numbers_of_stats_json() {
+    let home = home_with(Some("v2.jsonl"));
+    let html = page(home.path(), &[]);
+    let out = stats(home.path(), &["--json"], &[]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["savings"];
+
+    // The headline: the text report's words, the JSON's figures.
+    let usd = s["priced_usd"].as_f64().unwrap();
+    assert_eq!(
+        text_of(&html, "net-saving"),
+        format!(
+            "{} output tokens&#39; worth, ${usd:.4}",
+            thousands(s["priced_net_tokens"].as_i64().unwrap())
+        )
+    );
+    assert_eq!(text_of(&html, "net-saving"), "732 output tokens&#39; worth, $0.0110");
+    assert_eq!(text_of(&html, "formula"), s["formula"].as_str().unwrap());
+    let text = stdout(&stats(home.path(), &[], &[]));
+    assert!(text.contains("(an estimate, not a measurement): 732 output tokens' worth, $0.0110\n"));
+    assert!(text.contains(&format!("\n  {}\n", s["formula"].as_str().unwrap())));
+    assert!(html.contains("net saving, priced as a planner pays (an estimate, not a measurement)"));
+    assert!(html.contains("Price ratio 5: input costs 1/5 of the output price."));
+
+    // Outcomes by model and by tier: every row of the JSON, reasons the most frequent first.
+    let mut reasons: Vec<(String, u64)> = v["total"]["failed_by_reason"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap()))
+        .collect();
+    reasons.sort_by(|a, b| b.1.cmp(&a.1));
+    for key in ["model", "tier"] {
+        for r in v["groups"][key].as_array().unwrap() {
+            let (ok, checked) = (r["ok"].as_u64().unwrap(), r["ok_checked"].as_u64().unwrap());
+            let mut cells = vec![r["calls"].to_string(), checked.to_string(), (ok - checked).to_string()];
+            cells.extend(
+                reasons
+                    .iter()
+                    .map(|(k, _)| r["failed_by_reason"].get(k).map_or(0, |n| n.as_u64().unwrap()).to_string()),
+            );
+            let row = row_html(r["key"].as_str().unwrap(), &cells);
+            assert!(html.contains(&row), "{key}: {row}");
+        }
+    }
+    // Latency by model.
+    for r in v["groups"]["model"].as_array().unwrap() {
+        let row = row_html(
+            r["key"].as_str().unwrap(),
+            &[
+                r["calls"].to_string(),
+                secs(&r["latency_ms"]["p50"]),
+                secs(&r["latency_ms"]["p95"]),
+                secs(&r["first_token_ms"]["p50"]),
+            ],
+        );
+        assert!(html.contains(&row), "{row}");
+    }
+    // Checks and repairs by language.
+    let pct = |x: &Value| format!("{:.1}%", x.as_f64().unwrap() * 100.0);
+    for r in v["checks"]["language"].as_array().unwrap() {
+        let row = row_html(
+            r["key"].as_str().unwrap(),
+            &[
+                r["checked_calls"].to_string(),
+                r["check_failed"].to_string(),
+                pct(&r["check_failure_rate"]),
+                r["repaired_calls"].to_string(),
+                pct(&r["repair_rate"]),
+                r["repairs"].to_string(),
+                r["ok_checked"].to_string(),
+            ],
+        );
+        assert!(html.contains(&row), "{row}");
+    }
+    // The share of ok results on disk: 4 of the 9 ok results (the v1 write counts).
+    let t = &v["total"];
+    assert_eq!((&t["ok_on_disk"], &t["ok_inline"]), (&json!(4), &json!(5)));
+    assert!(html.contains(&row_html(
+        "all models",
+        &["9".into(), "4".into(), "5".into(), pct(&t["on_disk_share"])]
+    )));
+    assert!(html.contains("Share of ok results that landed on disk: 44.4% of the ok results"));
+    // The charts, each with a sentence for a title and a table.
+    for id in ["outcomes-model", "outcomes-tier", "checks-language", "latency-model", "on-disk"] {
+        assert!(html.contains(&format!("<figure id=\"{id}\"")), "{id}");
+        assert!(html.contains(&format!("aria-labelledby=\"{id}-title\"")), "{id}");
+    }
+    assert_eq!(html.matches("<svg").count(), 5);
+    assert_eq!(html.matches("<table>").count(), 7);
+    // One day of data: the trends say so instead of drawing one bar.
+    assert_eq!(html.matches("One day of data so far: a trend needs two.").count(), 2);
+}
+
+#[test]
+fn stats_html_is_self_contained_and_runs_nothing() {
+    let home = home_with(Some("v2.jsonl"));
+    let html = page(home.path(), &[]);
+    assert!(html.starts_with("<!doctype html>"));
+    assert!(html.ends_with("</html>\n"));
+    assert!(html.contains(
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+    ));
+    for fetch in ["<script", "http://", "https://", "<link", "<img", "url(", "@import"] {
+        // The SVG namespace is a name, not a fetch.
+        let n = html.matches(fetch).count()
+            - html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count() * usize::from(fetch == "http://");
+        assert_eq!(n, 0, "{fetch}");
+    }
+}
+
+#[test]
+fn stats_html_escapes_whatever_the_log_holds() {
+    // A usage log is written by the server, but a model, a client and a reason are names a
+    // backend or a client chose.
+    let home = tempfile::tempdir().unwrap();
+    let evil = "<script>alert(1)</script>";
+    let lines = [
+        json!({"v": 2, "ts": "2026-11-10T09:00:00Z", "tool": "delegate_code", "tier": "quality",
+               "model": evil, "ok": true, "output_chars": 400, "planner_chars": 40,
+               "result_chars": 60, "output_path": "a.py", "disk_chars": 400,
+               "client": "\"><img src=x onerror=alert(2)>", "language": "</svg><svg onload=alert(3)>",
+               "checks": [{"name": "x", "verdict": "fail"}], "repairs": 1, "latency_ms": 100}),
+        json!({"v": 2, "ts": "2026-11-11T09:00:00Z", "tool": "delegate_code", "tier": evil,
+               "model": "m", "ok": false, "reason": "<style>*{display:none}</style>",
+               "planner_chars": 40, "result_chars": 60, "latency_ms": 100}),
+        json!({"v": 2, "ts": "2026-11-11T10:00:00Z", "tool": "<b>list</b>", "ok": true,
+               "result_chars": 60}),
+    ];
+    let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
+    std::fs::write(home.path().join("usage.jsonl"), text).unwrap();
+    let html = page(home.path(), &["--by", "client"]);
+    for raw in ["<script", "<img", "<svg onload", "<style>*", "<b>", "</svg><svg"] {
+        assert!(!html.contains(raw), "{raw} got through");
+    }
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"));
+    assert!(html.contains("DELEGATION_FAILED: &lt;style&gt;"));
+    assert!(html.contains("<figure id=\"outcomes-client\""));
+}
+
+#[test]
+fn stats_html_of_an_empty_log_says_so_without_charts() {
+    for (fixture_name, args, words) in [
+        (Some("empty.jsonl"), vec![], "No delegations recorded yet."),
+        (None, vec![], "No delegations recorded yet."),
+        (Some("v2.jsonl"), vec!["--since", "2026-12-01"], "No delegations recorded in this period."),
+    ] {
+        let home = home_with(fixture_name);
+        let html = page(home.path(), &args);
+        assert_eq!(text_of(&html, "empty"), words);
+        assert!(!html.contains("<svg"));
+        assert!(!html.contains("net-saving"));
+    }
+}
+
+#[test]
+fn stats_html_of_a_year_of_a_team_stays_small() {
+    // Eight people, 30 delegations each a working day, for a year: 62,400 lines; four models,
+    // three clients, six languages, every failure reason.
+    let home = tempfile::tempdir().unwrap();
+    let models = ["qwen3-coder-30b", "qwen2.5-coder-0.5b", "gemma-3-270m", "devstral-small"];
+    let languages = ["python", "typescript", "rust", "go", "json", "yaml"];
+    let reasons = ["invalid_output", "timeout", "truncated", "unreachable", "empty", "bad_request", "rate_limited"];
+    let clients = ["claude-code", "codex", "cursor"];
+    let start = humantime::parse_rfc3339("2026-01-05T08:00:00Z").unwrap();
+    let mut text = String::new();
+    let mut n = 0u64;
+    for day in 0..364u64 {
+        if day % 7 >= 5 {
+            continue;
+        }
+        for i in 0..240u64 {
+            n += 1;
+            let ts = start + Duration::from_secs(day * 86_400 + i * 120);
+            let ok = n % 9 != 0;
+            let line = json!({"v": 2, "ts": humantime::format_rfc3339_millis(ts).to_string(),
+                "tool": if n % 5 == 0 { "delegate_files" } else { "delegate_code" },
+                "tier": if n % 3 == 0 { "fast" } else { "quality" },
+                "model": models[(n % 4) as usize], "ok": ok,
+                "reason": if ok { Value::Null } else { reasons[(n / 9 % 7) as usize].into() },
+                "completion_tokens": 300 + n % 500, "latency_ms": 1000 + (n * 37) % 20_000,
+                "first_token_ms": 200 + n % 700, "output_chars": 1200, "planner_chars": 300,
+                "result_chars": 250, "disk_chars": if ok && n % 2 == 0 { 1200 } else { 0 },
+                "client": clients[(n % 3) as usize], "language": languages[(n % 6) as usize],
+                "checks": [{"name": "syntax", "verdict": if n % 7 == 0 { "fail" } else { "pass" }}],
+                "checked": ok && n % 7 != 0, "repairs": u32::from(n % 7 == 0)});
+            text.push_str(&line.to_string());
+            text.push('\n');
+        }
+    }
+    std::fs::write(home.path().join("usage.jsonl"), text).unwrap();
+    let html = page(home.path(), &["--by", "day"]);
+    assert!(html.len() < 300 * 1024, "by day: {} bytes", html.len());
+    assert!(html.contains("<th scope=\"row\">2026-12-31</th>"));
+    let html = page(home.path(), &["--by", "client"]);
+    assert!(html.len() < 300 * 1024, "{} bytes", html.len());
+    // A year is drawn by week.
+    assert!(html.contains("Net saving per week"), "weeks");
+    assert!(html.contains("<th scope=\"row\">week of 2026-12-28</th>"));
+    let v: Value = serde_json::from_slice(&stats(home.path(), &["--json"], &[]).stdout).unwrap();
+    assert_eq!(v["total"]["calls"], n);
+    assert_eq!(
+        text_of(&html, "net-saving"),
+        format!(
+            "{} output tokens&#39; worth, ${:.2}",
+            thousands(v["savings"]["priced_net_tokens"].as_i64().unwrap()),
+            v["savings"]["priced_usd"].as_f64().unwrap()
+        )
+    );
+}
+
+/// `stats --html [FILE]` run in `dir`.
+fn html_in(dir: &Path, home: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LOCAL_EXECUTOR_HOME", home)
+        .env("LOCAL_EXECUTOR_LOG", "warn")
+        .current_dir(dir)
+        .arg("stats")
+        .args(args);
+    cmd.output().unwrap()
+}
+
+#[test]
+fn stats_html_writes_a_file_whole_or_not_at_all() {
+    let home = home_with(Some("v2.jsonl"));
+    let dir = tempfile::tempdir().unwrap();
+    // No FILE: stats.html in the current folder, replaced on the next run.
+    std::fs::write(dir.path().join("stats.html"), "old").unwrap();
+    let out = html_in(dir.path(), home.path(), &["--html"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stdout.is_empty());
+    let written = std::fs::read_to_string(dir.path().join("stats.html")).unwrap();
+    assert!(written.contains("732 output tokens&#39; worth"));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("local-executor-mcp: wrote stats.html ("));
+    // A path of its own, readable by others like any report.
+    let out = html_in(dir.path(), home.path(), &["--html", "sub.html", "--since", "2026-11-10"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("sub.html")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o644, 0o644, "{mode:o}");
+    }
+    // A folder in the way, a folder that does not exist: an error, nothing left behind.
+    std::fs::create_dir(dir.path().join("taken.html")).unwrap();
+    for target in ["taken.html", "missing/stats.html"] {
+        let out = html_in(dir.path(), home.path(), &["--html", target]);
+        assert_eq!(out.status.code(), Some(1), "{target}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("cannot write {target}")));
+    }
+    assert!(std::fs::read_dir(dir.path().join("taken.html")).unwrap().next().is_none());
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["stats.html", "sub.html", "taken.html"]);
+    // One output at a time.
+    let out = html_in(dir.path(), home.path(), &["--html", "-", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -54,7 +54,7 @@ section,figure{background:#fff;border:1px solid var(--line);border-radius:8px;pa
 .kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:10px;margin:0}\
 .kpis div{background:var(--bg);border-radius:6px;padding:8px 10px}\
 .kpis dt{color:var(--muted);font-size:12px}.kpis dd{margin:0;font-size:20px;font-weight:650}\
-.kpis dd small{font-size:12px;font-weight:400;color:var(--muted)}\
+.kpis dd small{display:block;font-size:12px;font-weight:400;color:var(--muted)}\
 figure h2{margin-bottom:8px}\
 .legend{list-style:none;display:flex;flex-wrap:wrap;gap:4px 14px;padding:0;margin:0 0 6px;font-size:13px}\
 .legend span{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:5px;vertical-align:-1px}\

@@ -9,8 +9,8 @@ use std::fmt::Write;
 
 /// Width of every chart in SVG units; the page scales it to its column.
 const WIDTH: f64 = 760.0;
-/// Above this many bars, a bar has no tooltip of its own (the table has the numbers): it keeps
-/// a long daily range small.
+/// Above this many bars, a chart over time draws one path a colour and no tooltips (the table
+/// has the numbers): a year of days stays small.
 const MAX_TOOLTIPS: usize = 400;
 
 /// One coloured part of every bar: a name for the legend, a colour, a value per bar.
@@ -94,7 +94,27 @@ pub(super) fn columns(
         .collect();
     let max = totals.iter().copied().fold(0.0, f64::max);
     time_frame(labels, 0.0, max, x, y, title_id, |plot, out| {
-        let tooltips = labels.len() * series.len() <= MAX_TOOLTIPS;
+        if labels.len() * series.len() > MAX_TOOLTIPS {
+            // Many columns: one path a series, no tooltips (the table has the numbers).
+            let mut paths = vec![String::new(); series.len()];
+            for i in 0..labels.len() {
+                let mut base = 0.0;
+                for (s, d) in series.iter().zip(&mut paths) {
+                    let v = s.values[i].max(0.0);
+                    if v > 0.0 {
+                        let (y0, y1) = (plot.y(base), plot.y(base + v));
+                        base += v;
+                        plot.column_path(d, i, y1, y0 - y1);
+                    }
+                }
+            }
+            for (s, d) in series.iter().zip(paths) {
+                if !d.is_empty() {
+                    let _ = write!(out, "<path d=\"{d}\" fill=\"{}\"/>", s.color);
+                }
+            }
+            return;
+        }
         for (i, label) in labels.iter().enumerate() {
             let mut base = 0.0;
             for s in series {
@@ -105,16 +125,13 @@ pub(super) fn columns(
                 let (y0, y1) = (plot.y(base), plot.y(base + v));
                 base += v;
                 plot.column(out, i, y1, y0 - y1, s.color);
-                if tooltips {
-                    let _ = write!(
-                        out,
-                        "<title>{}: {} {}</title>",
-                        esc(label),
-                        (y.fmt)(v),
-                        esc(&s.name)
-                    );
-                }
-                out.push_str("</rect>");
+                let _ = write!(
+                    out,
+                    "<title>{}: {} {}</title></rect>",
+                    esc(label),
+                    (y.fmt)(v),
+                    esc(&s.name)
+                );
             }
         }
     })
@@ -132,18 +149,31 @@ pub(super) fn signed_columns(
     let lo = values.iter().copied().fold(0.0, f64::min);
     let hi = values.iter().copied().fold(0.0, f64::max);
     time_frame(labels, lo, hi, x, y, title_id, |plot, out| {
-        let tooltips = labels.len() <= MAX_TOOLTIPS;
+        let many = labels.len() > MAX_TOOLTIPS;
+        let (mut up, mut down) = (String::new(), String::new());
         for (i, (label, v)) in labels.iter().zip(values).enumerate() {
             if *v == 0.0 {
                 continue;
             }
             let (a, b) = (plot.y(0.0), plot.y(*v));
+            if many {
+                let d = if *v > 0.0 { &mut up } else { &mut down };
+                plot.column_path(d, i, a.min(b), (a - b).abs());
+                continue;
+            }
             let color = if *v > 0.0 { colors.0 } else { colors.1 };
             plot.column(out, i, a.min(b), (a - b).abs(), color);
-            if tooltips {
-                let _ = write!(out, "<title>{}: {}</title>", esc(label), (y.fmt)(*v));
+            let _ = write!(
+                out,
+                "<title>{}: {}</title></rect>",
+                esc(label),
+                (y.fmt)(*v)
+            );
+        }
+        for (d, color) in [(up, colors.0), (down, colors.1)] {
+            if !d.is_empty() {
+                let _ = write!(out, "<path d=\"{d}\" fill=\"{color}\"/>");
             }
-            out.push_str("</rect>");
         }
     })
 }
@@ -163,17 +193,32 @@ impl Plot {
         self.top + self.height * (self.hi - v) / (self.hi - self.lo)
     }
 
+    /// Where column `i` starts and how wide it is, a gap on each side.
+    fn span(&self, i: usize) -> (f64, f64) {
+        let gap = (self.slot * 0.2).min(6.0);
+        (
+            self.left + self.slot * i as f64 + gap / 2.0,
+            (self.slot - gap).max(0.5),
+        )
+    }
+
     /// Opens a column's `<rect>` (the caller adds a tooltip and closes it).
     fn column(&self, out: &mut String, i: usize, y: f64, h: f64, color: &str) {
-        let gap = (self.slot * 0.2).min(6.0);
+        let (x, w) = self.span(i);
         let _ = write!(
             out,
             "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{color}\">",
-            n(self.left + self.slot * i as f64 + gap / 2.0),
+            n(x),
             n(y),
-            n((self.slot - gap).max(0.5)),
+            n(w),
             n(h.max(0.5)),
         );
+    }
+
+    /// A column as a piece of a path: a fraction of a `<rect>`'s bytes.
+    fn column_path(&self, d: &mut String, i: usize, y: f64, h: f64) {
+        let (x, w) = self.span(i);
+        let _ = write!(d, "M{} {}h{}v{}h-{}z", n(x), n(y), n(w), n(h.max(0.5)), n(w));
     }
 }
 
