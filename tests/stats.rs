@@ -370,10 +370,21 @@ fn stats_prices_what_the_planner_read_back_at_the_price_ratio() {
     assert_eq!(even["input_price_per_mtok_usd"], 15.0);
     // From the environment; the flag wins over it. 340 - 967 / 10 = 243.3.
     let env = priced(&[], &[("LOCAL_EXECUTOR_PRICE_RATIO", "10")]);
-    assert_eq!((&env["price_ratio"], &env["priced_net_tokens"]), (&json!(10.0), &json!(243)));
-    let flag = priced(&["--price-ratio", "2.5"], &[("LOCAL_EXECUTOR_PRICE_RATIO", "10")]);
+    assert_eq!(
+        (&env["price_ratio"], &env["priced_net_tokens"]),
+        (&json!(10.0), &json!(243))
+    );
+    let flag = priced(
+        &["--price-ratio", "2.5"],
+        &[("LOCAL_EXECUTOR_PRICE_RATIO", "10")],
+    );
     assert_eq!(flag["price_ratio"], 2.5);
-    assert!(flag["formula"].as_str().unwrap().contains("967 it read back / 2.5 (input costs 1/2.5"));
+    assert!(
+        flag["formula"]
+            .as_str()
+            .unwrap()
+            .contains("967 it read back / 2.5 (input costs 1/2.5")
+    );
     // The old figure is still there, unpriced, for a dashboard built on schema 2.
     assert_eq!(flag["net_tokens"], 340);
     for bad in ["0", "-5", "inf", "NaN", "five"] {
@@ -395,18 +406,31 @@ fn the_shell_delegate_is_counted_apart_from_the_planners_saving() {
     };
     std::fs::write(
         home.path().join("usage.jsonl"),
-        format!("{}\n{}\n", line("delegate_code", "claude-code"), line("delegate", "cli")),
+        format!(
+            "{}\n{}\n",
+            line("delegate_code", "claude-code"),
+            line("delegate", "cli")
+        ),
     )
     .unwrap();
     let out = stats(home.path(), &["--json"], &[]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let s = &v["savings"];
     // Only the planner's call: 1,000 on disk - 100 written - 50 read back / 5 = 890.
-    assert_eq!((&s["artifact_tokens"], &s["planner_tokens"]), (&json!(1000), &json!(100)));
+    assert_eq!(
+        (&s["artifact_tokens"], &s["planner_tokens"]),
+        (&json!(1000), &json!(100))
+    );
     assert_eq!(s["priced_net_tokens"], 890);
-    assert_eq!((&s["shell_calls"], &s["shell_disk_tokens"]), (&json!(1), &json!(1000)));
+    assert_eq!(
+        (&s["shell_calls"], &s["shell_disk_tokens"]),
+        (&json!(1), &json!(1000))
+    );
     // Both are delegations all the same.
-    assert_eq!((&v["total"]["calls"], &v["total"]["ok"]), (&json!(2), &json!(2)));
+    assert_eq!(
+        (&v["total"]["calls"], &v["total"]["ok"]),
+        (&json!(2), &json!(2))
+    );
     let text = stdout(&stats(home.path(), &[], &[]));
     assert!(
         text.contains("  shell `delegate` calls: 1, 1,000 tokens landed on disk with no planner involved (not in the figure)\n"),
@@ -589,7 +613,8 @@ fn stats_refuses_a_non_ascii_since_without_panicking() {
 #[test]
 fn the_readme_sample_is_what_stats_prints_for_its_fixture() {
     let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/stats.md")).unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/stats.md"))
+            .unwrap();
     let from = readme
         .find("Sample (the test fixture `tests/fixtures/usage/v2.jsonl`")
         .expect("the README's stats sample");
@@ -615,7 +640,9 @@ fn page(home: &Path, args: &[&str]) -> String {
 
 /// The text of the element with this id, up to its closing tag (the page escapes `<`).
 fn text_of<'a>(page: &'a str, id: &str) -> &'a str {
-    let at = page.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id}"));
+    let at = page
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id}"));
     let start = at + page[at..].find('>').unwrap() + 1;
     &page[start..start + page[start..].find('<').unwrap()]
 }
@@ -624,7 +651,7 @@ fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -666,7 +693,10 @@ fn stats_html_shows_the_numbers_of_stats_json() {
             thousands(s["priced_net_tokens"].as_i64().unwrap())
         )
     );
-    assert_eq!(text_of(&html, "net-saving"), "732 output tokens&#39; worth, $0.0110");
+    assert_eq!(
+        text_of(&html, "net-saving"),
+        "732 output tokens&#39; worth, $0.0110"
+    );
     assert_eq!(text_of(&html, "formula"), s["formula"].as_str().unwrap());
     let text = stdout(&stats(home.path(), &[], &[]));
     assert!(text.contains("(an estimate, not a measurement): 732 output tokens' worth, $0.0110\n"));
@@ -681,16 +711,21 @@ fn stats_html_shows_the_numbers_of_stats_json() {
         .iter()
         .map(|(k, n)| (k.clone(), n.as_u64().unwrap()))
         .collect();
-    reasons.sort_by(|a, b| b.1.cmp(&a.1));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
     for key in ["model", "tier"] {
         for r in v["groups"][key].as_array().unwrap() {
             let (ok, checked) = (r["ok"].as_u64().unwrap(), r["ok_checked"].as_u64().unwrap());
-            let mut cells = vec![r["calls"].to_string(), checked.to_string(), (ok - checked).to_string()];
-            cells.extend(
-                reasons
-                    .iter()
-                    .map(|(k, _)| r["failed_by_reason"].get(k).map_or(0, |n| n.as_u64().unwrap()).to_string()),
-            );
+            let mut cells = vec![
+                r["calls"].to_string(),
+                checked.to_string(),
+                (ok - checked).to_string(),
+            ];
+            cells.extend(reasons.iter().map(|(k, _)| {
+                r["failed_by_reason"]
+                    .get(k)
+                    .map_or(0, |n| n.as_u64().unwrap())
+                    .to_string()
+            }));
             let row = row_html(r["key"].as_str().unwrap(), &cells);
             assert!(html.contains(&row), "{key}: {row}");
         }
@@ -734,14 +769,27 @@ fn stats_html_shows_the_numbers_of_stats_json() {
     )));
     assert!(html.contains("Share of ok results that landed on disk: 44.4% of the ok results"));
     // The charts, each with a sentence for a title and a table.
-    for id in ["outcomes-model", "outcomes-tier", "checks-language", "latency-model", "on-disk"] {
+    for id in [
+        "outcomes-model",
+        "outcomes-tier",
+        "checks-language",
+        "latency-model",
+        "on-disk",
+    ] {
         assert!(html.contains(&format!("<figure id=\"{id}\"")), "{id}");
-        assert!(html.contains(&format!("aria-labelledby=\"{id}-title\"")), "{id}");
+        assert!(
+            html.contains(&format!("aria-labelledby=\"{id}-title\"")),
+            "{id}"
+        );
     }
     assert_eq!(html.matches("<svg").count(), 5);
     assert_eq!(html.matches("<table>").count(), 7);
     // One day of data: the trends say so instead of drawing one bar.
-    assert_eq!(html.matches("One day of data so far: a trend needs two.").count(), 2);
+    assert_eq!(
+        html.matches("One day of data so far: a trend needs two.")
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -753,10 +801,13 @@ fn stats_html_is_self_contained_and_runs_nothing() {
     assert!(html.contains(
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
     ));
-    for fetch in ["<script", "http://", "https://", "<link", "<img", "url(", "@import"] {
+    for fetch in [
+        "<script", "http://", "https://", "<link", "<img", "url(", "@import",
+    ] {
         // The SVG namespace is a name, not a fetch.
         let n = html.matches(fetch).count()
-            - html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count() * usize::from(fetch == "http://");
+            - html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count()
+                * usize::from(fetch == "http://");
         assert_eq!(n, 0, "{fetch}");
     }
 }
@@ -782,7 +833,14 @@ fn stats_html_escapes_whatever_the_log_holds() {
     let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
     std::fs::write(home.path().join("usage.jsonl"), text).unwrap();
     let html = page(home.path(), &["--by", "client"]);
-    for raw in ["<script", "<img", "<svg onload", "<style>*", "<b>", "</svg><svg"] {
+    for raw in [
+        "<script",
+        "<img",
+        "<svg onload",
+        "<style>*",
+        "<b>",
+        "</svg><svg",
+    ] {
         assert!(!html.contains(raw), "{raw} got through");
     }
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -796,7 +854,11 @@ fn stats_html_of_an_empty_log_says_so_without_charts() {
     for (fixture_name, args, words) in [
         (Some("empty.jsonl"), vec![], "No delegations recorded yet."),
         (None, vec![], "No delegations recorded yet."),
-        (Some("v2.jsonl"), vec!["--since", "2026-12-01"], "No delegations recorded in this period."),
+        (
+            Some("v2.jsonl"),
+            vec!["--since", "2026-12-01"],
+            "No delegations recorded in this period.",
+        ),
     ] {
         let home = home_with(fixture_name);
         let html = page(home.path(), &args);
@@ -811,9 +873,22 @@ fn stats_html_of_a_year_of_a_team_stays_small() {
     // Eight people, 30 delegations each a working day, for a year: 62,400 lines; four models,
     // three clients, six languages, every failure reason.
     let home = tempfile::tempdir().unwrap();
-    let models = ["qwen3-coder-30b", "qwen2.5-coder-0.5b", "gemma-3-270m", "devstral-small"];
+    let models = [
+        "qwen3-coder-30b",
+        "qwen2.5-coder-0.5b",
+        "gemma-3-270m",
+        "devstral-small",
+    ];
     let languages = ["python", "typescript", "rust", "go", "json", "yaml"];
-    let reasons = ["invalid_output", "timeout", "truncated", "unreachable", "empty", "bad_request", "rate_limited"];
+    let reasons = [
+        "invalid_output",
+        "timeout",
+        "truncated",
+        "unreachable",
+        "empty",
+        "bad_request",
+        "rate_limited",
+    ];
     let clients = ["claude-code", "codex", "cursor"];
     let start = humantime::parse_rfc3339("2026-01-05T08:00:00Z").unwrap();
     let mut text = String::new();
@@ -825,18 +900,18 @@ fn stats_html_of_a_year_of_a_team_stays_small() {
         for i in 0..240u64 {
             n += 1;
             let ts = start + Duration::from_secs(day * 86_400 + i * 120);
-            let ok = n % 9 != 0;
+            let ok = !n.is_multiple_of(9);
             let line = json!({"v": 2, "ts": humantime::format_rfc3339_millis(ts).to_string(),
-                "tool": if n % 5 == 0 { "delegate_files" } else { "delegate_code" },
-                "tier": if n % 3 == 0 { "fast" } else { "quality" },
+                "tool": if n.is_multiple_of(5) { "delegate_files" } else { "delegate_code" },
+                "tier": if n.is_multiple_of(3) { "fast" } else { "quality" },
                 "model": models[(n % 4) as usize], "ok": ok,
                 "reason": if ok { Value::Null } else { reasons[(n / 9 % 7) as usize].into() },
                 "completion_tokens": 300 + n % 500, "latency_ms": 1000 + (n * 37) % 20_000,
                 "first_token_ms": 200 + n % 700, "output_chars": 1200, "planner_chars": 300,
-                "result_chars": 250, "disk_chars": if ok && n % 2 == 0 { 1200 } else { 0 },
+                "result_chars": 250, "disk_chars": if ok && n.is_multiple_of(2) { 1200 } else { 0 },
                 "client": clients[(n % 3) as usize], "language": languages[(n % 6) as usize],
-                "checks": [{"name": "syntax", "verdict": if n % 7 == 0 { "fail" } else { "pass" }}],
-                "checked": ok && n % 7 != 0, "repairs": u32::from(n % 7 == 0)});
+                "checks": [{"name": "syntax", "verdict": if n.is_multiple_of(7) { "fail" } else { "pass" }}],
+                "checked": ok && !n.is_multiple_of(7), "repairs": u32::from(n.is_multiple_of(7))});
             text.push_str(&line.to_string());
             text.push('\n');
         }
@@ -886,14 +961,23 @@ fn stats_html_writes_a_file_whole_or_not_at_all() {
     assert!(out.stdout.is_empty());
     let written = std::fs::read_to_string(dir.path().join("stats.html")).unwrap();
     assert!(written.contains("732 output tokens&#39; worth"));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("local-executor-mcp: wrote stats.html ("));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("local-executor-mcp: wrote stats.html (")
+    );
     // A path of its own, readable by others like any report.
-    let out = html_in(dir.path(), home.path(), &["--html", "sub.html", "--since", "2026-11-10"]);
+    let out = html_in(
+        dir.path(),
+        home.path(),
+        &["--html", "sub.html", "--since", "2026-11-10"],
+    );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("sub.html")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("sub.html"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o644, 0o644, "{mode:o}");
     }
     // A folder in the way, a folder that does not exist: an error, nothing left behind.
@@ -903,7 +987,12 @@ fn stats_html_writes_a_file_whole_or_not_at_all() {
         assert_eq!(out.status.code(), Some(1), "{target}: {out:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("cannot write {target}")));
     }
-    assert!(std::fs::read_dir(dir.path().join("taken.html")).unwrap().next().is_none());
+    assert!(
+        std::fs::read_dir(dir.path().join("taken.html"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
     let mut left: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

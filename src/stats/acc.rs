@@ -200,7 +200,8 @@ impl Acc {
         self.completion_tokens += other.completion_tokens;
         self.usage_estimated_calls += other.usage_estimated_calls;
         self.latencies_ms.extend_from_slice(&other.latencies_ms);
-        self.first_tokens_ms.extend_from_slice(&other.first_tokens_ms);
+        self.first_tokens_ms
+            .extend_from_slice(&other.first_tokens_ms);
         self.disk_chars += other.disk_chars;
         self.inline_chars += other.inline_chars;
         self.planner_chars += other.planner_chars;

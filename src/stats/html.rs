@@ -140,7 +140,10 @@ fn reason_order(total: &Acc) -> Vec<String> {
 }
 
 /// One coloured series an outcome: ok and checked, ok and not checked, each failure reason.
-fn outcome_series<'a>(accs: impl Iterator<Item = &'a Acc> + Clone, order: &[String]) -> Vec<Series> {
+fn outcome_series<'a>(
+    accs: impl Iterator<Item = &'a Acc> + Clone,
+    order: &[String],
+) -> Vec<Series> {
     let mut out = vec![
         Series {
             name: "ok, checked and passed".into(),
@@ -267,8 +270,14 @@ fn time_axis(period: Period, run: &[(NaiveDate, Acc)]) -> Axis {
 
 /// The net saving per period, above and below zero.
 fn trend(run: &[(NaiveDate, Acc)], period: Period, prices: Prices) -> String {
-    let labels: Vec<String> = run.iter().map(|(d, _)| d.format("%m-%d").to_string()).collect();
-    let values: Vec<f64> = run.iter().map(|(_, a)| a.priced_net(prices.ratio)).collect();
+    let labels: Vec<String> = run
+        .iter()
+        .map(|(d, _)| d.format("%m-%d").to_string())
+        .collect();
+    let values: Vec<f64> = run
+        .iter()
+        .map(|(_, a)| a.priced_net(prices.ratio))
+        .collect();
     let p = period.name();
     let title = format!(
         "Net saving per {p}, priced as a planner pays: a bar above zero saved the planner money \
@@ -343,7 +352,10 @@ fn trend(run: &[(NaiveDate, Acc)], period: Period, prices: Prices) -> String {
 fn outcomes_over_time(run: &[(NaiveDate, Acc)], period: Period, order: &[String]) -> String {
     let p = period.name();
     let series = outcome_series(run.iter().map(|(_, a)| a), order);
-    let labels: Vec<String> = run.iter().map(|(d, _)| d.format("%m-%d").to_string()).collect();
+    let labels: Vec<String> = run
+        .iter()
+        .map(|(d, _)| d.format("%m-%d").to_string())
+        .collect();
     let title = format!(
         "Delegations per {p} by outcome: the greens ended ok (dark: checked and passed), each \
          other colour is a DELEGATION_FAILED reason, which the planner then did itself."
@@ -357,14 +369,14 @@ fn outcomes_over_time(run: &[(NaiveDate, Acc)], period: Period, order: &[String]
     } else {
         body.push_str(&legend(&series));
         body.push_str(&svg::columns(
-        &labels,
-        &series,
-        &time_axis(period, run),
-        &Axis {
-            title: "delegations (calls)".into(),
-            fmt: count,
-        },
-        "outcomes-time-title",
+            &labels,
+            &series,
+            &time_axis(period, run),
+            &Axis {
+                title: "delegations (calls)".into(),
+                fmt: count,
+            },
+            "outcomes-time-title",
         ));
     }
     let rows: Vec<(String, Vec<String>)> = run
@@ -635,7 +647,8 @@ fn on_disk(total: &Acc, map: &BTreeMap<String, Acc>) -> String {
 }
 
 fn kpis(t: &Acc) -> String {
-    let mut out = String::from("<section aria-label=\"The delegations at a glance\"><dl class=\"kpis\">");
+    let mut out =
+        String::from("<section aria-label=\"The delegations at a glance\"><dl class=\"kpis\">");
     let mut kpi = |label: &str, value: String, small: String| {
         let _ = write!(
             out,
@@ -806,10 +819,10 @@ pub(crate) fn render(
             );
         }
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<footer><p>Method: {}.</p><p>Made by local-executor-mcp {} (stats --html) from the usage \
-         log; the same figures as stats --json.</p></footer></main></body></html>\n",
+         log; the same figures as stats --json.</p></footer></main></body></html>",
         esc(METHOD),
         env!("CARGO_PKG_VERSION")
     );
@@ -843,10 +856,15 @@ mod tests {
     #[test]
     fn a_long_range_is_weeks_starting_monday() {
         // 2026-01-01 is a Thursday; 2026-12-31 too.
-        let days: BTreeMap<String, Acc> = [("2026-01-01", 1), ("2026-01-04", 1), ("2026-01-05", 3), ("2026-12-31", 1)]
-            .into_iter()
-            .map(|(d, n)| (d.to_string(), acc(n)))
-            .collect();
+        let days: BTreeMap<String, Acc> = [
+            ("2026-01-01", 1),
+            ("2026-01-04", 1),
+            ("2026-01-05", 3),
+            ("2026-12-31", 1),
+        ]
+        .into_iter()
+        .map(|(d, n)| (d.to_string(), acc(n)))
+        .collect();
         let (period, run) = periods(&days, false);
         assert_eq!(period, Period::Week);
         assert_eq!(run[0].0.to_string(), "2025-12-29");

@@ -79,7 +79,12 @@ pub(crate) fn to_json(
     let groups: serde_json::Map<String, Value> = s
         .groups
         .iter()
-        .map(|(k, map)| (key_name(*k).to_string(), rows(Summary::rows(*k, map), prices)))
+        .map(|(k, map)| {
+            (
+                key_name(*k).to_string(),
+                rows(Summary::rows(*k, map), prices),
+            )
+        })
         .collect();
     let checks: serde_json::Map<String, Value> = s
         .checks

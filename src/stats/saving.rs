@@ -99,7 +99,11 @@ mod tests {
             },
         );
         assert_eq!(cheap_input.tokens, 1_360 - 340 - 576);
-        assert!(cheap_input.formula().contains("/ 2.5 (input costs 1/2.5 of the output price, $10.00"));
+        assert!(
+            cheap_input
+                .formula()
+                .contains("/ 2.5 (input costs 1/2.5 of the output price, $10.00")
+        );
     }
 
     #[test]

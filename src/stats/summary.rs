@@ -191,7 +191,6 @@ pub(crate) fn summarize(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::acc::tokens;
     use crate::stats::time::parse_since;
     use serde_json::{Value, json};
 
@@ -336,6 +335,49 @@ mod tests {
         let by_model = &s.checks[1].1;
         assert_eq!(by_model["big"].check_failed, 1);
         assert_eq!(by_model["small"].check_failed, 2);
+    }
+
+    #[test]
+    fn the_shell_subcommand_saves_nothing_and_other_tools_cost_what_they_return() {
+        let mut s = Summary::new(&[StatsKey::Tier]).with_days();
+        let written = |tool: &str, ts: &str| {
+            json!({"v": 2, "ts": ts, "tool": tool, "tier": "quality", "ok": true,
+                   "output_chars": 4000, "disk_chars": 4000, "output_path": "a.py",
+                   "planner_chars": 400, "result_chars": 200})
+        };
+        s.push_line(
+            &line(written("delegate_code", "2026-11-01T10:00:00Z")),
+            None,
+        );
+        s.push_line(&line(written("delegate", "2026-11-01T11:00:00Z")), None);
+        s.push_line(
+            &line(
+                json!({"ts": "2026-11-02T09:00:00Z", "tool": "list_local_models", "ok": true,
+                         "result_chars": 100}),
+            ),
+            None,
+        );
+        s.finish();
+        let t = &s.total;
+        assert_eq!((t.calls, t.ok, t.shell_calls), (2, 2, 1));
+        assert_eq!(
+            (t.disk_chars, t.shell_disk_chars, t.planner_chars),
+            (4000, 4000, 400)
+        );
+        assert_eq!((t.ok_on_disk, t.ok_inline), (1, 0));
+        // 1,000 - 100 - (50 + 25) / 5 = 885.
+        assert_eq!(t.result_tokens(), 75);
+        assert_eq!(t.priced_net(5.0), 885.0);
+        // The tier row has the delegations only; the days add up to the total.
+        assert_eq!(s.groups[0].1["quality"].priced_net(5.0), 890.0);
+        let days = s.days.as_ref().unwrap();
+        assert_eq!(
+            days.keys().collect::<Vec<_>>(),
+            ["2026-11-01", "2026-11-02"]
+        );
+        assert_eq!(days["2026-11-02"].calls, 0);
+        let sum: f64 = days.values().map(|d| d.priced_net(5.0)).sum();
+        assert_eq!(sum, t.priced_net(5.0));
     }
 
     #[test]

@@ -53,10 +53,19 @@ fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
         .find(|s| *s >= raw)
         .unwrap_or(10.0 * mag);
     let first = (lo / step).floor() as i64;
+    // Whole multiples of the step's leading digit, scaled by a power of ten: dividing by 10
+    // rather than multiplying by 0.1 gives 0.6, not 0.6000000000000001.
+    let digit = (step / mag).round();
+    let scale = |m: f64| {
+        if mag < 1.0 {
+            m / (1.0 / mag).round()
+        } else {
+            m * mag
+        }
+    };
     let mut out = Vec::new();
     for k in first.. {
-        // Rounded to the step's precision, so 0.6 is not 0.6000000000000001.
-        let v = ((k as f64 * step) / mag * 1e6).round() / 1e6 * mag;
+        let v = scale(k as f64 * digit);
         out.push(if v == 0.0 { 0.0 } else { v });
         if v >= hi - step * 1e-9 {
             break;
@@ -163,12 +172,7 @@ pub(super) fn signed_columns(
             }
             let color = if *v > 0.0 { colors.0 } else { colors.1 };
             plot.column(out, i, a.min(b), (a - b).abs(), color);
-            let _ = write!(
-                out,
-                "<title>{}: {}</title></rect>",
-                esc(label),
-                (y.fmt)(*v)
-            );
+            let _ = write!(out, "<title>{}: {}</title></rect>", esc(label), (y.fmt)(*v));
         }
         for (d, color) in [(up, colors.0), (down, colors.1)] {
             if !d.is_empty() {
@@ -218,7 +222,15 @@ impl Plot {
     /// A column as a piece of a path: a fraction of a `<rect>`'s bytes.
     fn column_path(&self, d: &mut String, i: usize, y: f64, h: f64) {
         let (x, w) = self.span(i);
-        let _ = write!(d, "M{} {}h{}v{}h-{}z", n(x), n(y), n(w), n(h.max(0.5)), n(w));
+        let _ = write!(
+            d,
+            "M{} {}h{}v{}h-{}z",
+            n(x),
+            n(y),
+            n(w),
+            n(h.max(0.5)),
+            n(w)
+        );
     }
 }
 
@@ -429,7 +441,10 @@ mod tests {
         assert_eq!(ticks(0.0, 10.0, 5), [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
         assert_eq!(ticks(0.0, 7.0, 5), [0.0, 2.0, 4.0, 6.0, 8.0]);
         assert_eq!(ticks(0.0, 100.0, 5), [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]);
-        assert_eq!(ticks(-85.0, 1105.0, 5), [-500.0, 0.0, 500.0, 1000.0, 1500.0]);
+        assert_eq!(
+            ticks(-85.0, 1105.0, 5),
+            [-500.0, 0.0, 500.0, 1000.0, 1500.0]
+        );
         assert_eq!(ticks(0.0, 1.0, 5), [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
         assert_eq!(ticks(0.0, 3.0, 5), [0.0, 1.0, 2.0, 3.0]);
     }
