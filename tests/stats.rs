@@ -980,6 +980,23 @@ fn stats_html_writes_a_file_whole_or_not_at_all() {
             .mode();
         assert_eq!(mode & 0o644, 0o644, "{mode:o}");
     }
+    // A symlink at FILE is replaced, never written through: what it pointed to stays as it was.
+    #[cfg(unix)]
+    {
+        std::fs::write(dir.path().join("victim.txt"), "keep").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("victim.txt"), dir.path().join("link.html"))
+            .unwrap();
+        let out = html_in(dir.path(), home.path(), &["--html", "link.html"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("victim.txt")).unwrap(),
+            "keep"
+        );
+        let link = std::fs::symlink_metadata(dir.path().join("link.html")).unwrap();
+        assert!(link.file_type().is_file());
+        std::fs::remove_file(dir.path().join("link.html")).unwrap();
+        std::fs::remove_file(dir.path().join("victim.txt")).unwrap();
+    }
     // A folder in the way, a folder that does not exist: an error, nothing left behind.
     std::fs::create_dir(dir.path().join("taken.html")).unwrap();
     for target in ["taken.html", "missing/stats.html"] {

@@ -16,7 +16,7 @@ use super::acc::Acc;
 use super::saving::{Saving, ratio};
 use super::summary::{CheckKey, Summary};
 use super::svg::{self, Axis, Series, esc};
-use super::text::{percent, reasons, seconds, thousands, u};
+use super::text::{percent, seconds, thousands, u};
 use super::time::format_time;
 use super::{METHOD, Prices, key_name};
 use crate::config::StatsKey;
@@ -812,10 +812,9 @@ pub(crate) fn render(
                 .collect();
             let _ = write!(
                 out,
-                "<p class=\"note\">Other calls (read by the planner, counted in the saving as what it read back): {}. \
-                 Failed by reason over the whole range: {}.</p>",
+                "<p class=\"note\">Other calls: {}. The planner read their results too: they \
+                 are in the net saving, as what it read back.</p>",
                 esc(&other.join(", ")),
-                esc(&reasons(&t.failed_by_reason)),
             );
         }
     }
