@@ -91,7 +91,7 @@ smollm2-135m         2   1       1     50.0%       50    1.0 s  300.0 s   100 ms
 (none)               1   0       1    100.0%        0     0 ms     0 ms        -    -132  bad_request 1
 
 net saving, priced as a planner pays (an estimate, not a measurement): 147 output tokens' worth, $0.0022
-  = 740 tokens landed on disk - 400 the planner wrote in its calls - 967 it read back / 5 (input costs 1/5 of the output price, $15.00 per million tokens: --price-ratio, --price-per-mtok)
+  = 740 tokens landed on disk - 400 the planner wrote in its calls - 967 it read back / 5 (output at $15.00 per million tokens, input at 1/5 of that: --price-per-mtok, --price-ratio)
   inline artifacts: 650 tokens, saved only if not re-typed (not in the figure)
   shell `delegate` calls: 1, 0 tokens landed on disk with no planner involved (not in the figure)
   method: tokens = chars / 4; artifacts that landed on disk (written files, added lines of edits) save their characters at the output price; inline artifacts are not counted, since a planner that re-types one into a file pays it twice; every call costs the planner its arguments (planner chars) at the output price and what it reads back (result chars) at the input price, so failed ones count negative; the shell `delegate` subcommand has no planner and is counted apart
@@ -121,7 +121,7 @@ model         calls  ok  failed  fallback  tok out  lat p50  lat p95  1st tok  ~
 gemma-3-270m      3   2       1     33.3%       80    1.5 s    2.5 s   200 ms     -74  rate_limited 1
 
 net saving, priced as a planner pays (an estimate, not a measurement): -74 output tokens' worth, -$0.0011
-  = 0 tokens landed on disk - 45 the planner wrote in its calls - 145 it read back / 5 (input costs 1/5 of the output price, $15.00 per million tokens: --price-ratio, --price-per-mtok)
+  = 0 tokens landed on disk - 45 the planner wrote in its calls - 145 it read back / 5 (output at $15.00 per million tokens, input at 1/5 of that: --price-per-mtok, --price-ratio)
   inline artifacts: 80 tokens, saved only if not re-typed (not in the figure)
   method: tokens = chars / 4; artifacts that landed on disk (written files, added lines of edits) save their characters at the output price; inline artifacts are not counted, since a planner that re-types one into a file pays it twice; every call costs the planner its arguments (planner chars) at the output price and what it reads back (result chars) at the input price, so failed ones count negative; the shell `delegate` subcommand has no planner and is counted apart
 ",
@@ -149,7 +149,7 @@ day         calls  ok  failed  fallback  tok out  lat p50  lat p95  1st tok  ~sa
 2026-11-03      3   1       2     66.7%      100    50 ms    2.0 s   400 ms    -164  bad_request 1, unreachable 1
 
 net saving, priced as a planner pays (an estimate, not a measurement): 380 output tokens' worth, $0.0057
-  = 740 tokens landed on disk - 310 the planner wrote in its calls - 252 it read back / 5 (input costs 1/5 of the output price, $15.00 per million tokens: --price-ratio, --price-per-mtok)
+  = 740 tokens landed on disk - 310 the planner wrote in its calls - 252 it read back / 5 (output at $15.00 per million tokens, input at 1/5 of that: --price-per-mtok, --price-ratio)
   inline artifacts: 0 tokens, saved only if not re-typed (not in the figure)
   shell `delegate` calls: 1, 0 tokens landed on disk with no planner involved (not in the figure)
   method: tokens = chars / 4; artifacts that landed on disk (written files, added lines of edits) save their characters at the output price; inline artifacts are not counted, since a planner that re-types one into a file pays it twice; every call costs the planner its arguments (planner chars) at the output price and what it reads back (result chars) at the input price, so failed ones count negative; the shell `delegate` subcommand has no planner and is counted apart
@@ -300,8 +300,8 @@ fn stats_json_has_the_documented_shape() {
                 "priced_net_tokens": 147,
                 "priced_usd": (340.0 - 967.0 / 5.0) * 15.0 / 1_000_000.0,
                 "formula": "= 740 tokens landed on disk - 400 the planner wrote in its calls - 967 it \
-                            read back / 5 (input costs 1/5 of the output price, $15.00 per million \
-                            tokens: --price-ratio, --price-per-mtok)",
+                            read back / 5 (output at $15.00 per million tokens, input at 1/5 of \
+                            that: --price-per-mtok, --price-ratio)",
                 "shell_calls": 1,
                 "shell_disk_tokens": 0
             }
@@ -380,10 +380,9 @@ fn stats_prices_what_the_planner_read_back_at_the_price_ratio() {
     );
     assert_eq!(flag["price_ratio"], 2.5);
     assert!(
-        flag["formula"]
-            .as_str()
-            .unwrap()
-            .contains("967 it read back / 2.5 (input costs 1/2.5")
+        flag["formula"].as_str().unwrap().contains(
+            "967 it read back / 2.5 (output at $15.00 per million tokens, input at 1/2.5"
+        )
     );
     // The old figure is still there, unpriced, for a dashboard built on schema 2.
     assert_eq!(flag["net_tokens"], 340);
@@ -501,7 +500,7 @@ qwen3-coder-30b            5               3  60.0%         3        5          
 smollm2-135m               2               1  50.0%         1        2               1
 
 net saving, priced as a planner pays (an estimate, not a measurement): 732 output tokens' worth, $0.0110
-  = 1,360 tokens landed on disk - 340 the planner wrote in its calls - 1,440 it read back / 5 (input costs 1/5 of the output price, $15.00 per million tokens: --price-ratio, --price-per-mtok)
+  = 1,360 tokens landed on disk - 340 the planner wrote in its calls - 1,440 it read back / 5 (output at $15.00 per million tokens, input at 1/5 of that: --price-per-mtok, --price-ratio)
   inline artifacts: 995 tokens, saved only if not re-typed (not in the figure)
   method: tokens = chars / 4; artifacts that landed on disk (written files, added lines of edits) save their characters at the output price; inline artifacts are not counted, since a planner that re-types one into a file pays it twice; every call costs the planner its arguments (planner chars) at the output price and what it reads back (result chars) at the input price, so failed ones count negative; the shell `delegate` subcommand has no planner and is counted apart
 ",

@@ -46,14 +46,14 @@ impl Saving {
     pub(crate) fn formula(&self) -> String {
         format!(
             "= {} tokens landed on disk - {} the planner wrote in its calls - {} it read back / {} \
-             (input costs 1/{} of the output price, ${:.2} per million tokens: --price-ratio, \
-             --price-per-mtok)",
+             (output at ${:.2} per million tokens, input at 1/{} of that: --price-per-mtok, \
+             --price-ratio)",
             thousands(self.disk_tokens),
             thousands(self.planner_tokens),
             thousands(self.result_tokens),
             ratio(self.prices.ratio),
-            ratio(self.prices.ratio),
             self.prices.per_mtok,
+            ratio(self.prices.ratio),
         )
     }
 }
@@ -88,8 +88,8 @@ mod tests {
         assert_eq!(
             s.formula(),
             "= 1,360 tokens landed on disk - 340 the planner wrote in its calls - 1,440 it read \
-             back / 5 (input costs 1/5 of the output price, $15.00 per million tokens: \
-             --price-ratio, --price-per-mtok)"
+             back / 5 (output at $15.00 per million tokens, input at 1/5 of that: \
+             --price-per-mtok, --price-ratio)"
         );
         let cheap_input = Saving::of(
             &total,
@@ -102,7 +102,7 @@ mod tests {
         assert!(
             cheap_input
                 .formula()
-                .contains("/ 2.5 (input costs 1/2.5 of the output price, $10.00")
+                .contains("/ 2.5 (output at $10.00 per million tokens, input at 1/2.5 of that")
         );
     }
 
