@@ -537,7 +537,6 @@ mod tests {
         Checker::new(&cfg)
     }
 
-
     #[test]
     fn aliases_resolve_to_one_canonical_name() {
         let cases = [

@@ -1,5 +1,7 @@
 //! One usage line as `stats` reads it, and the sums of a set of them: what counts as saved
-//! (on disk) or only maybe saved (inline), what checks and repairs did, and the percentiles.
+//! (on disk) or only maybe saved (inline), what the planner paid (its arguments, what it read
+//! back), what checks and repairs did, and the percentiles. The shell `delegate` subcommand has no
+//! planner: its calls count as delegations, but what they wrote is kept apart from the saving.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +18,7 @@ pub(super) struct Line {
     pub(super) tool: String,
     pub(super) tier: Option<String>,
     pub(super) model: Option<String>,
-    ok: bool,
+    pub(super) ok: bool,
     reason: Option<String>,
     completion_tokens: u64,
     usage_estimated: bool,
@@ -72,6 +74,11 @@ impl Line {
         }
     }
 
+    /// The shell subcommand: no planner wrote its arguments or read its result.
+    pub(super) fn is_shell(&self) -> bool {
+        self.tool == "delegate"
+    }
+
     /// A check applied to the call's answer (a repair means one failed before).
     pub(super) fn had_checks(&self) -> bool {
         !self.checks.is_empty() || self.repairs > 0
@@ -92,13 +99,24 @@ pub(crate) struct Acc {
     /// Every generation's tokens, repairs and escalations included: all of it local cost.
     pub completion_tokens: u64,
     pub usage_estimated_calls: u64,
-    latencies_ms: Vec<u64>,
-    first_tokens_ms: Vec<u64>,
+    pub(super) latencies_ms: Vec<u64>,
+    pub(super) first_tokens_ms: Vec<u64>,
     /// Characters that landed on disk (written files, added lines of edits): saved output.
     pub disk_chars: u64,
     /// Characters of ok artifacts returned inline: saved only if not re-typed.
     pub inline_chars: u64,
+    /// Characters the planner wrote (its arguments) and read back (the results), at the output
+    /// and the input price. The total also carries the results of the calls that are not
+    /// delegations (`list_local_models`): the planner reads those too.
     pub planner_chars: u64,
+    pub result_chars: u64,
+    /// Ok results the planner received whose artifact landed on disk, and those handed back
+    /// inline.
+    pub ok_on_disk: u64,
+    pub ok_inline: u64,
+    /// Calls of the shell `delegate` subcommand and what they wrote: no planner, no saving.
+    pub shell_calls: u64,
+    pub shell_disk_chars: u64,
     /// Calls whose answer at least one check applied to.
     pub checked_calls: u64,
     /// Of those, the calls where an answer failed a check (repaired or not).
@@ -131,9 +149,23 @@ impl Acc {
         self.usage_estimated_calls += u64::from(l.usage_estimated);
         self.latencies_ms.push(l.latency_ms);
         self.first_tokens_ms.extend(l.first_token_ms);
-        self.disk_chars += l.disk_chars();
-        self.inline_chars += l.inline_chars();
-        self.planner_chars += l.planner_chars;
+        if l.is_shell() {
+            self.shell_calls += 1;
+            self.shell_disk_chars += l.disk_chars();
+        } else {
+            let disk = l.disk_chars();
+            self.disk_chars += disk;
+            self.inline_chars += l.inline_chars();
+            self.planner_chars += l.planner_chars;
+            self.result_chars += l.result_chars;
+            if l.ok {
+                if disk > 0 {
+                    self.ok_on_disk += 1;
+                } else {
+                    self.ok_inline += 1;
+                }
+            }
+        }
         if l.had_checks() {
             self.checked_calls += 1;
             self.check_failed += u64::from(l.failed_a_check());
@@ -149,6 +181,45 @@ impl Acc {
             self.files += u64::from(files);
             self.files_failed += u64::from(l.files_failed.unwrap_or(0));
         }
+    }
+
+    /// A call that is not a delegation (`list_local_models`): not a call of these sums, but the
+    /// planner wrote its arguments and read its result.
+    pub(super) fn add_overhead(&mut self, l: &Line) {
+        self.planner_chars += l.planner_chars;
+        self.result_chars += l.result_chars;
+    }
+
+    /// Everything of `other` into `self` (a week from its days); call [`Acc::finish`] after.
+    pub(super) fn merge(&mut self, other: &Acc) {
+        self.calls += other.calls;
+        self.ok += other.ok;
+        for (r, n) in &other.failed_by_reason {
+            *self.failed_by_reason.entry(r.clone()).or_default() += n;
+        }
+        self.completion_tokens += other.completion_tokens;
+        self.usage_estimated_calls += other.usage_estimated_calls;
+        self.latencies_ms.extend_from_slice(&other.latencies_ms);
+        self.first_tokens_ms
+            .extend_from_slice(&other.first_tokens_ms);
+        self.disk_chars += other.disk_chars;
+        self.inline_chars += other.inline_chars;
+        self.planner_chars += other.planner_chars;
+        self.result_chars += other.result_chars;
+        self.ok_on_disk += other.ok_on_disk;
+        self.ok_inline += other.ok_inline;
+        self.shell_calls += other.shell_calls;
+        self.shell_disk_chars += other.shell_disk_chars;
+        self.checked_calls += other.checked_calls;
+        self.check_failed += other.check_failed;
+        self.ok_checked += other.ok_checked;
+        self.repaired_calls += other.repaired_calls;
+        self.repaired_ok += other.repaired_ok;
+        self.repairs += other.repairs;
+        self.escalated += other.escalated;
+        self.multi_file_calls += other.multi_file_calls;
+        self.files += other.files;
+        self.files_failed += other.files_failed;
     }
 
     pub(crate) fn failed(&self) -> u64 {
@@ -189,6 +260,31 @@ impl Acc {
 
     pub(crate) fn net_tokens(&self) -> i64 {
         self.artifact_tokens() - self.planner_tokens()
+    }
+
+    pub(crate) fn result_tokens(&self) -> i64 {
+        tokens(self.result_chars)
+    }
+
+    pub(crate) fn shell_disk_tokens(&self) -> i64 {
+        tokens(self.shell_disk_chars)
+    }
+
+    /// The saving priced as a planner pays, in output tokens' worth: what landed on disk, less
+    /// the arguments it wrote, less what it read back at `1 / ratio` of the output price.
+    pub(crate) fn priced_net(&self, ratio: f64) -> f64 {
+        self.net_tokens() as f64 - self.result_tokens() as f64 / ratio
+    }
+
+    /// Share of the ok results the planner received that landed on disk.
+    pub(crate) fn on_disk_share(&self) -> Option<f64> {
+        rate(self.ok_on_disk, self.ok_on_disk + self.ok_inline)
+    }
+
+    /// Ok results whose delivered artifact was not checked (no check applied, or one could not
+    /// judge it).
+    pub(crate) fn ok_unchecked(&self) -> u64 {
+        self.ok - self.ok_checked
     }
 
     /// Sorts the samples once all lines are in; the percentiles read them sorted.

@@ -7,12 +7,13 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use super::acc::{Acc, tokens};
+use super::acc::Acc;
+use super::saving::Saving;
 use super::summary::{CheckKey, Summary};
 use super::time::format_time;
-use super::{JSON_SCHEMA, METHOD, key_name, usd};
+use super::{JSON_SCHEMA, METHOD, Prices, key_name, usd};
 
-fn row(acc: &Acc, key: Option<&str>) -> Value {
+fn row(acc: &Acc, key: Option<&str>, prices: Prices) -> Value {
     let mut row = json!({
         "calls": acc.calls,
         "ok": acc.ok,
@@ -40,6 +41,13 @@ fn row(acc: &Acc, key: Option<&str>) -> Value {
         "multi_file_calls": acc.multi_file_calls,
         "files": acc.files,
         "files_failed": acc.files_failed,
+        "result_tokens": acc.result_tokens(),
+        "priced_net_tokens": acc.priced_net(prices.ratio).round() as i64,
+        "ok_on_disk": acc.ok_on_disk,
+        "ok_inline": acc.ok_inline,
+        "on_disk_share": acc.on_disk_share(),
+        "shell_calls": acc.shell_calls,
+        "shell_disk_tokens": acc.shell_disk_tokens(),
     });
     if let (Some(key), Some(obj)) = (key, row.as_object_mut()) {
         obj.insert("key".into(), key.into());
@@ -47,10 +55,10 @@ fn row(acc: &Acc, key: Option<&str>) -> Value {
     row
 }
 
-fn rows<'a>(rows: impl IntoIterator<Item = (&'a String, &'a Acc)>) -> Value {
+fn rows<'a>(rows: impl IntoIterator<Item = (&'a String, &'a Acc)>, prices: Prices) -> Value {
     Value::Array(
         rows.into_iter()
-            .map(|(key, acc)| row(acc, Some(key)))
+            .map(|(key, acc)| row(acc, Some(key), prices))
             .collect(),
     )
 }
@@ -66,12 +74,17 @@ pub(crate) fn to_json(
     s: &Summary,
     path: &Path,
     since: Option<SystemTime>,
-    price_per_mtok: f64,
+    prices: Prices,
 ) -> Value {
     let groups: serde_json::Map<String, Value> = s
         .groups
         .iter()
-        .map(|(k, map)| (key_name(*k).to_string(), rows(Summary::rows(*k, map))))
+        .map(|(k, map)| {
+            (
+                key_name(*k).to_string(),
+                rows(Summary::rows(*k, map), prices),
+            )
+        })
         .collect();
     let checks: serde_json::Map<String, Value> = s
         .checks
@@ -79,11 +92,13 @@ pub(crate) fn to_json(
         .map(|(k, map): &(CheckKey, BTreeMap<String, Acc>)| {
             (
                 check_key_name(*k).to_string(),
-                rows(Summary::check_rows(map)),
+                rows(Summary::check_rows(map), prices),
             )
         })
         .collect();
-    let net = s.total.net_tokens();
+    let t = &s.total;
+    let net = t.net_tokens();
+    let saving = Saving::of(t, prices);
     json!({
         "schema": JSON_SCHEMA,
         "file": path.display().to_string(),
@@ -94,19 +109,26 @@ pub(crate) fn to_json(
         "malformed": s.malformed,
         "calls": s.calls,
         "other_calls": s.other_calls,
-        "total": row(&s.total, None),
+        "total": row(t, None, prices),
         "groups": groups,
         "checks": checks,
         "savings": {
             "estimate": true,
             "method": METHOD,
-            "price_per_mtok_usd": price_per_mtok,
-            "artifact_tokens": s.total.artifact_tokens(),
-            "planner_tokens": s.total.planner_tokens(),
+            "price_per_mtok_usd": prices.per_mtok,
+            "price_ratio": prices.ratio,
+            "input_price_per_mtok_usd": prices.input_per_mtok(),
+            "artifact_tokens": t.artifact_tokens(),
+            "planner_tokens": t.planner_tokens(),
             "net_tokens": net,
-            "usd": usd(net, price_per_mtok),
-            "inline_tokens": s.total.inline_tokens(),
-            "result_tokens": tokens(s.result_chars),
+            "usd": usd(net, prices.per_mtok),
+            "inline_tokens": t.inline_tokens(),
+            "result_tokens": t.result_tokens(),
+            "priced_net_tokens": saving.tokens,
+            "priced_usd": saving.usd,
+            "formula": saving.formula(),
+            "shell_calls": t.shell_calls,
+            "shell_disk_tokens": t.shell_disk_tokens(),
         },
     })
 }

