@@ -177,3 +177,39 @@ async fn overwrite_from_the_shell_rewrites_an_existing_file_from_its_text() {
     let usage = common::read_usage(&home.path().join("usage.jsonl"));
     assert_eq!(usage[0]["disk_chars"], "b = 3\r\n".len());
 }
+
+#[tokio::test]
+async fn command_line_errors_speak_of_flags_not_tool_arguments() {
+    let mock = Mock::start(&["m"]).await;
+    let home = tempfile::tempdir().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    std::fs::write(workspace.path().join("m.py"), "a = 1\n").unwrap();
+    let run = |extra: &'static [(&'static str, &'static str)], args: &'static [&'static str]| {
+        let mut cmd = tokio::process::Command::new(common::bin());
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(common::base_env(&mock.url, home.path(), workspace.path()))
+            .env("LOCAL_LLM_MODEL_QUALITY", "m")
+            .envs(extra.iter().copied())
+            .arg("delegate")
+            .args(args)
+            .stdin(std::process::Stdio::null());
+        async move { cmd.output().await.unwrap() }
+    };
+    let out = run(&[], &["--output-path", "new.py", "write f"]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("pass --allow-write"), "{err}");
+    assert!(!err.contains("start the server"), "{err}");
+
+    let out = run(
+        &[("LOCAL_EXECUTOR_ALLOW_WRITE", "1")],
+        &["--output-path", "m.py", "write f"],
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("pass --overwrite"), "{err}");
+    assert!(!err.contains("overwrite: true"), "{err}");
+    assert!(mock.chats().is_empty(), "refused before any generation");
+}

@@ -330,7 +330,7 @@ async fn delegate(cfg: Config, req: CodeRequest) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(f) => {
-            eprintln!("{f}");
+            eprintln!("{}", for_the_shell(&f.to_string()));
             // "Do this task yourself" speaks to a planner; a person at a terminal wants a next step.
             if std::io::stderr().is_terminal() {
                 eprintln!("(a person at a terminal: `local-executor-mcp doctor` checks the setup)");
@@ -338,4 +338,34 @@ async fn delegate(cfg: Config, req: CodeRequest) -> ExitCode {
             ExitCode::from(EXIT_DELEGATION_FAILED)
         }
     }
+}
+
+/// The engine words its refusals for a planner calling a tool (`overwrite: true`,
+/// `context_files`, "start the server"); at a shell the same advice is a flag.
+const SHELL_WORDS: [(&str, &str); 6] = [
+    ("pass overwrite: true", "pass --overwrite"),
+    (
+        "start the server with LOCAL_EXECUTOR_ALLOW_WRITE=1 (or --allow-write)",
+        "pass --allow-write (or set LOCAL_EXECUTOR_ALLOW_WRITE=1)",
+    ),
+    (
+        "start the server with LOCAL_EXECUTOR_ALLOW_WRITE=1",
+        "pass --allow-write (or set LOCAL_EXECUTOR_ALLOW_WRITE=1)",
+    ),
+    (
+        "start the server in a project directory or set LOCAL_EXECUTOR_WORKSPACE",
+        "run it in a project directory or pass --workspace",
+    ),
+    (
+        "a context_files entry is empty",
+        "a --context-file is empty",
+    ),
+    ("context_files exceed", "the --context-file files exceed"),
+];
+
+/// A failure's text in the command line's words.
+fn for_the_shell(text: &str) -> String {
+    SHELL_WORDS
+        .iter()
+        .fold(text.to_string(), |t, (tool, shell)| t.replace(tool, shell))
 }
