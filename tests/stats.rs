@@ -504,7 +504,8 @@ fn stats_refuses_a_non_ascii_since_without_panicking() {
 #[test]
 fn the_readme_sample_is_what_stats_prints_for_its_fixture() {
     let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/stats.md")).unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/stats.md"))
+            .unwrap();
     let from = readme
         .find("Sample (the test fixture `tests/fixtures/usage/v2.jsonl`")
         .expect("the README's stats sample");

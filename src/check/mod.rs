@@ -6,6 +6,8 @@
 
 pub(crate) mod command;
 pub(crate) mod data;
+mod python;
+mod rules;
 pub(crate) mod syntax;
 
 use std::path::{Path, PathBuf};
