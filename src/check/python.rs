@@ -6,9 +6,11 @@
 //! comments, brackets and backslashes decide which lines open a logical line) and keeps its
 //! INDENT stack with the tab rules, then a walk of the tree for the statement-context rules.
 
+use std::sync::OnceLock;
+
 use tree_sitter::Node;
 
-use super::syntax::Finding;
+use super::syntax::{Finding, is_in, kind_set, walk};
 
 /// CPython's tab size for indentation; its second opinion uses a tab size of 1.
 const TAB_SIZE: usize = 8;
@@ -349,29 +351,62 @@ pub(crate) fn rules(root: Node<'_>, text: &str) -> Option<Finding> {
         in_loop: false,
         functions: 0,
     };
-    // Preorder with an explicit stack (the tree can be deeper than the thread's stack), so the
-    // first finding is the first in the file.
-    let mut stack = vec![(root, top)];
-    let mut children = Vec::new();
-    while let Some((node, ctx)) = stack.pop() {
-        if let Some(found) = judge(node, ctx, text) {
-            return Some(found);
-        }
-        let mut cursor = node.walk();
-        if cursor.goto_first_child() {
-            loop {
-                let child = cursor.node();
-                if child.is_named() {
-                    children.push((child, enter(node.kind(), cursor.field_name(), ctx)));
-                }
-                if !cursor.goto_next_sibling() {
-                    break;
-                }
+    let (judged, scoping) = kinds();
+    walk(
+        root,
+        top,
+        |parent, cursor, ctx| {
+            if is_in(scoping, parent) {
+                enter(parent.kind(), cursor.field_name(), ctx)
+            } else {
+                ctx
             }
-        }
-        stack.extend(children.drain(..).rev());
-    }
-    None
+        },
+        |node, ctx| {
+            if is_in(judged, node) {
+                judge(node, ctx, text)
+            } else {
+                None
+            }
+        },
+    )
+}
+
+/// The kinds `judge` looks at, and those whose body `enter` gives a new context.
+fn kinds() -> &'static (Vec<bool>, Vec<bool>) {
+    static KINDS: OnceLock<(Vec<bool>, Vec<bool>)> = OnceLock::new();
+    KINDS.get_or_init(|| {
+        let python = tree_sitter_python::LANGUAGE.into();
+        let judged = kind_set(
+            &python,
+            &[
+                "return_statement",
+                "yield",
+                "break_statement",
+                "continue_statement",
+                "nonlocal_statement",
+                "print_statement",
+                "exec_statement",
+                "parameters",
+                "lambda_parameters",
+                "argument_list",
+                "integer",
+                "string_start",
+                "comparison_operator",
+            ],
+        );
+        let scoping = kind_set(
+            &python,
+            &[
+                "function_definition",
+                "lambda",
+                "class_definition",
+                "for_statement",
+                "while_statement",
+            ],
+        );
+        (judged, scoping)
+    })
 }
 
 /// The context of a child in the field `field` of a `parent` node.

@@ -6,15 +6,16 @@
 //! (an undeclared variable, `break` outside a loop in C or Rust) are a compiler's work: a check
 //! command does them.
 
+use std::sync::OnceLock;
+
 use tree_sitter::Node;
 
 use super::Lang;
-use super::syntax::Finding;
+use super::syntax::{Finding, is_in, kind_set, walk};
 
 pub(crate) fn check(lang: Lang, root: Node<'_>, text: &str) -> Option<Finding> {
     match lang {
-        Lang::JavaScript => script(root, text, false),
-        Lang::TypeScript | Lang::Tsx => script(root, text, true),
+        Lang::JavaScript | Lang::TypeScript | Lang::Tsx => script(lang, root, text),
         Lang::Go => go(root),
         _ => None,
     }
@@ -31,76 +32,132 @@ struct Context {
     ambient: bool,
 }
 
-fn script(root: Node<'_>, text: &str, typescript: bool) -> Option<Finding> {
-    let mut stack = vec![(root, Context::default())];
-    let mut children = Vec::new();
-    while let Some((node, ctx)) = stack.pop() {
-        let kind = node.kind();
-        let unlabelled = || node.child_by_field_name("label").is_none();
-        match kind {
-            "break_statement" if !ctx.breakable && unlabelled() => {
-                return Some(at(
-                    node,
-                    "illegal break statement: no loop or switch around it",
-                ));
+fn script(lang: Lang, root: Node<'_>, text: &str) -> Option<Finding> {
+    let typescript = lang != Lang::JavaScript;
+    let (judged, scoping) = kinds(lang);
+    walk(
+        root,
+        Context::default(),
+        |parent, _, ctx| {
+            if is_in(scoping, parent) {
+                enter(parent, ctx, typescript)
+            } else {
+                ctx
             }
-            "continue_statement" if !ctx.in_loop && unlabelled() => {
-                return Some(at(
-                    node,
-                    "illegal continue statement: no surrounding iteration statement",
-                ));
+        },
+        |node, ctx| {
+            if is_in(judged, node) {
+                judge(node, ctx, text)
+            } else {
+                None
             }
-            "lexical_declaration" if !ctx.ambient => {
-                let constant = node
-                    .child_by_field_name("kind")
-                    .is_some_and(|k| k.utf8_text(text.as_bytes()) == Ok("const"));
-                let mut cursor = node.walk();
-                let bare = node.named_children(&mut cursor).find(|d| {
-                    d.kind() == "variable_declarator" && d.child_by_field_name("value").is_none()
-                });
-                if let Some(declarator) = bare.filter(|_| constant) {
-                    return Some(at(declarator, "missing initializer in const declaration"));
-                }
-            }
-            _ => {}
+        },
+    )
+}
+
+/// The kinds `judge` looks at, and those that give their children a new context, for the
+/// grammar of `lang` (JavaScript, TypeScript or TSX; each numbers its kinds its own way).
+fn kinds(lang: Lang) -> &'static (Vec<bool>, Vec<bool>) {
+    type Kinds = OnceLock<(Vec<bool>, Vec<bool>)>;
+    static JAVASCRIPT: Kinds = OnceLock::new();
+    static TYPESCRIPT: Kinds = OnceLock::new();
+    static TSX: Kinds = OnceLock::new();
+    let (cell, language): (_, fn() -> tree_sitter::Language) = match lang {
+        Lang::TypeScript => (&TYPESCRIPT, || {
+            tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into()
+        }),
+        Lang::Tsx => (&TSX, || tree_sitter_typescript::LANGUAGE_TSX.into()),
+        _ => (&JAVASCRIPT, || tree_sitter_javascript::LANGUAGE.into()),
+    };
+    cell.get_or_init(|| {
+        let language = language();
+        let judged = kind_set(
+            &language,
+            &[
+                "break_statement",
+                "continue_statement",
+                "lexical_declaration",
+            ],
+        );
+        let scoping = kind_set(
+            &language,
+            &[
+                "function_declaration",
+                "function_expression",
+                "function",
+                "generator_function",
+                "generator_function_declaration",
+                "arrow_function",
+                "method_definition",
+                "class_static_block",
+                "for_statement",
+                "for_in_statement",
+                "while_statement",
+                "do_statement",
+                "switch_statement",
+                "ambient_declaration",
+                "export_statement",
+            ],
+        );
+        (judged, scoping)
+    })
+}
+
+fn judge(node: Node<'_>, ctx: Context, text: &str) -> Option<Finding> {
+    let unlabelled = || node.child_by_field_name("label").is_none();
+    match node.kind() {
+        "break_statement" if !ctx.breakable && unlabelled() => Some(at(
+            node,
+            "illegal break statement: no loop or switch around it",
+        )),
+        "continue_statement" if !ctx.in_loop && unlabelled() => Some(at(
+            node,
+            "illegal continue statement: no surrounding iteration statement",
+        )),
+        "lexical_declaration" if !ctx.ambient => {
+            let constant = node
+                .child_by_field_name("kind")
+                .is_some_and(|k| k.utf8_text(text.as_bytes()) == Ok("const"));
+            let mut cursor = node.walk();
+            let bare = node.named_children(&mut cursor).find(|d| {
+                d.kind() == "variable_declarator" && d.child_by_field_name("value").is_none()
+            });
+            bare.filter(|_| constant)
+                .map(|declarator| at(declarator, "missing initializer in const declaration"))
         }
-        let inner = match kind {
-            "function_declaration"
-            | "function_expression"
-            | "function"
-            | "generator_function"
-            | "generator_function_declaration"
-            | "arrow_function"
-            | "method_definition"
-            | "class_static_block" => Context::default(),
-            "for_statement" | "for_in_statement" | "while_statement" | "do_statement" => Context {
-                in_loop: true,
-                breakable: true,
-                ..ctx
-            },
-            "switch_statement" => Context {
-                breakable: true,
-                ..ctx
-            },
-            "ambient_declaration" if typescript => Context {
+        _ => None,
+    }
+}
+
+/// The context of the children of `parent`, one of the scoping kinds.
+fn enter(parent: Node<'_>, ctx: Context, typescript: bool) -> Context {
+    match parent.kind() {
+        "for_statement" | "for_in_statement" | "while_statement" | "do_statement" => Context {
+            in_loop: true,
+            breakable: true,
+            ..ctx
+        },
+        "switch_statement" => Context {
+            breakable: true,
+            ..ctx
+        },
+        "ambient_declaration" if typescript => Context {
+            ambient: true,
+            ..ctx
+        },
+        // An export at the top level may be a declaration file's.
+        "export_statement"
+            if typescript && parent.parent().is_some_and(|p| p.parent().is_none()) =>
+        {
+            Context {
                 ambient: true,
                 ..ctx
-            },
-            "export_statement"
-                if typescript && node.parent().is_some_and(|p| p.parent().is_none()) =>
-            {
-                Context {
-                    ambient: true,
-                    ..ctx
-                }
             }
-            _ => ctx,
-        };
-        let mut cursor = node.walk();
-        children.extend(node.named_children(&mut cursor).map(|child| (child, inner)));
-        stack.extend(children.drain(..).rev());
+        }
+        "ambient_declaration" | "export_statement" => ctx,
+        // A function or a class's static block: a new body, outside every loop.
+        _ => Context::default(),
     }
-    None
 }
 
 /// The Go grammar takes statements at the top level so that it can read snippets from

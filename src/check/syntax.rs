@@ -6,7 +6,7 @@
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use tree_sitter::{Node, ParseOptions, Parser, Tree};
+use tree_sitter::{Node, ParseOptions, Parser, Tree, TreeCursor};
 
 use super::Lang;
 
@@ -115,6 +115,64 @@ fn judge(lang: Lang, grammar: &tree_sitter::Language, text: &str) -> Result<(), 
     match found {
         Some(f) => Err(Error::Invalid(f.message(text))),
         None => Ok(()),
+    }
+}
+
+/// Which of a grammar's node kinds are named in `names`, indexed by kind id, so that a walk asks
+/// a number of each node rather than its name (a C string, measured and checked each time).
+pub(crate) fn kind_set(language: &tree_sitter::Language, names: &[&str]) -> Vec<bool> {
+    (0..language.node_kind_count())
+        .map(|id| {
+            let id = u16::try_from(id).unwrap_or(u16::MAX);
+            language.node_kind_is_named(id)
+                && language
+                    .node_kind_for_id(id)
+                    .is_some_and(|kind| names.contains(&kind))
+        })
+        .collect()
+}
+
+/// Whether `node`'s kind is in `set`.
+pub(crate) fn is_in(set: &[bool], node: Node<'_>) -> bool {
+    set.get(usize::from(node.kind_id()))
+        .copied()
+        .unwrap_or(false)
+}
+
+/// Visits every node in document order with one cursor, each with the context its ancestors give
+/// it, until `visit` finds something. `enter(parent, cursor, context)` is the context of the
+/// child the cursor is on (its field is `cursor.field_name()`). No recursion: a tree can be
+/// deeper than the thread's stack.
+pub(crate) fn walk<'t, C: Copy>(
+    root: Node<'t>,
+    top: C,
+    mut enter: impl FnMut(Node<'t>, &TreeCursor<'t>, C) -> C,
+    mut visit: impl FnMut(Node<'t>, C) -> Option<Finding>,
+) -> Option<Finding> {
+    let mut cursor = root.walk();
+    let mut frames: Vec<(Node<'t>, C)> = Vec::new();
+    let mut ctx = top;
+    loop {
+        let node = cursor.node();
+        if let Some(found) = visit(node, ctx) {
+            return Some(found);
+        }
+        if cursor.goto_first_child() {
+            frames.push((node, ctx));
+            ctx = enter(node, &cursor, ctx);
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                let &(parent, outer) = frames.last()?;
+                ctx = enter(parent, &cursor, outer);
+                break;
+            }
+            if !cursor.goto_parent() {
+                return None;
+            }
+            frames.pop();
+        }
     }
 }
 
