@@ -9,6 +9,8 @@
 pub(crate) mod command;
 pub(crate) mod data;
 pub(crate) mod guard;
+mod python;
+mod rules;
 pub(crate) mod sandbox;
 pub(crate) mod syntax;
 

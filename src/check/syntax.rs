@@ -6,7 +6,7 @@
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use tree_sitter::{Node, ParseOptions, Parser, Tree};
+use tree_sitter::{Node, ParseOptions, Parser, Tree, TreeCursor};
 
 use super::Lang;
 
@@ -64,14 +64,16 @@ fn grammar(lang: Lang, text: &str) -> Option<tree_sitter::Language> {
     Some(f.into())
 }
 
-/// Parses `text` as `lang`: `None` when no grammar knows `lang`, else whether it parses.
+/// Parses `text` as `lang`: `None` when no grammar knows `lang`, else whether it parses. Past
+/// the grammar, the rules its language holds that the grammar does not (see `python` and
+/// `rules`) fail the text too.
 pub(crate) fn check(lang: Lang, text: &str) -> Option<Result<(), Error>> {
     let grammar = grammar(lang, text)?;
-    let result = first_error(&grammar, text);
+    let result = judge(lang, &grammar, text);
     // A `.h` header is often C++; accept what the C++ grammar parses rather than fail it.
     if lang == Lang::C && matches!(result, Err(Error::Invalid(_))) {
         let cpp = grammar_for_cpp();
-        if first_error(&cpp, text).is_ok() {
+        if judge(Lang::Cpp, &cpp, text).is_ok() {
             return Some(Ok(()));
         }
     }
@@ -82,17 +84,112 @@ fn grammar_for_cpp() -> tree_sitter::Language {
     tree_sitter_cpp::LANGUAGE.into()
 }
 
-fn first_error(grammar: &tree_sitter::Language, text: &str) -> Result<(), Error> {
+/// Where a check found the text wrong, and what it found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Finding {
+    /// Byte offset in the text, to order findings of different passes.
+    pub(crate) byte: usize,
+    /// Zero-based line.
+    pub(crate) row: usize,
+    /// Zero-based byte column in the line.
+    pub(crate) col: usize,
+    pub(crate) what: String,
+}
+
+fn judge(lang: Lang, grammar: &tree_sitter::Language, text: &str) -> Result<(), Error> {
     let tree = parse(grammar, text)?;
     let root = tree.root_node();
+    let found = if lang == Lang::Python {
+        // CPython's tokenizer reports before its parser; here the earlier of the two in the
+        // text is the one a reader fixes first.
+        let indent = super::python::indentation(text);
+        let parse = tree_error(root, text);
+        match (indent, parse) {
+            (Some(i), Some(p)) => Some(if p.byte < i.byte { p } else { i }),
+            (i, p) => i.or(p),
+        }
+        .or_else(|| super::python::rules(root, text))
+    } else {
+        tree_error(root, text).or_else(|| super::rules::check(lang, root, text))
+    };
+    match found {
+        Some(f) => Err(Error::Invalid(f.message(text))),
+        None => Ok(()),
+    }
+}
+
+/// Which of a grammar's node kinds are named in `names`, indexed by kind id, so that a walk asks
+/// a number of each node rather than its name (a C string, measured and checked each time).
+pub(crate) fn kind_set(language: &tree_sitter::Language, names: &[&str]) -> Vec<bool> {
+    (0..language.node_kind_count())
+        .map(|id| {
+            let id = u16::try_from(id).unwrap_or(u16::MAX);
+            language.node_kind_is_named(id)
+                && language
+                    .node_kind_for_id(id)
+                    .is_some_and(|kind| names.contains(&kind))
+        })
+        .collect()
+}
+
+/// Whether `node`'s kind is in `set`.
+pub(crate) fn is_in(set: &[bool], node: Node<'_>) -> bool {
+    set.get(usize::from(node.kind_id()))
+        .copied()
+        .unwrap_or(false)
+}
+
+/// Visits every node in document order with one cursor, each with the context its ancestors give
+/// it, until `visit` finds something. `enter(parent, cursor, context)` is the context of the
+/// child the cursor is on (its field is `cursor.field_name()`). No recursion: a tree can be
+/// deeper than the thread's stack.
+pub(crate) fn walk<'t, C: Copy>(
+    root: Node<'t>,
+    top: C,
+    mut enter: impl FnMut(Node<'t>, &TreeCursor<'t>, C) -> C,
+    mut visit: impl FnMut(Node<'t>, C) -> Option<Finding>,
+) -> Option<Finding> {
+    let mut cursor = root.walk();
+    let mut frames: Vec<(Node<'t>, C)> = Vec::new();
+    let mut ctx = top;
+    loop {
+        let node = cursor.node();
+        if let Some(found) = visit(node, ctx) {
+            return Some(found);
+        }
+        if cursor.goto_first_child() {
+            frames.push((node, ctx));
+            ctx = enter(node, &cursor, ctx);
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                let &(parent, outer) = frames.last()?;
+                ctx = enter(parent, &cursor, outer);
+                break;
+            }
+            if !cursor.goto_parent() {
+                return None;
+            }
+            frames.pop();
+        }
+    }
+}
+
+fn tree_error(root: Node<'_>, text: &str) -> Option<Finding> {
     if !root.has_error() {
-        return Ok(());
+        return None;
     }
-    match find_error(root) {
-        Some(node) => Err(Error::Invalid(describe(node, text))),
+    Some(match find_error(root) {
+        Some(node) => describe(node, text),
         // has_error without an ERROR or MISSING node below: should not happen; say so plainly.
-        None => Err(Error::Invalid("the parser reported a syntax error".into())),
-    }
+        None => Finding {
+            byte: 0,
+            row: 0,
+            col: 0,
+            what: "the parser reported a syntax error".into(),
+        },
+    })
 }
 
 fn parse(grammar: &tree_sitter::Language, text: &str) -> Result<Tree, Error> {
@@ -142,14 +239,9 @@ fn find_error(root: Node<'_>) -> Option<Node<'_>> {
     }
 }
 
-/// `line 12, col 5: unexpected 'def'` or `line 3, col 10: missing ')'`, then the line itself.
-fn describe(node: Node<'_>, text: &str) -> String {
+/// `unexpected 'def'` or `missing ')'`, where the node starts.
+fn describe(node: Node<'_>, text: &str) -> Finding {
     let pos = node.start_position();
-    let line_text = text.lines().nth(pos.row).unwrap_or("");
-    let col = line_text
-        .get(..pos.column.min(line_text.len()))
-        .map_or(pos.column, |s| s.chars().count())
-        + 1;
     let what = if node.is_missing() || (node.byte_range().is_empty() && !node.is_error()) {
         format!("missing '{}'", node.kind())
     } else {
@@ -166,20 +258,37 @@ fn describe(node: Node<'_>, text: &str) -> String {
             format!("unexpected '{}'", cut(bad, TOKEN_CHARS))
         }
     };
-    if line_text.trim().is_empty() {
-        let at_end = node.start_byte() >= text.trim_end().len();
-        let end = if at_end {
-            " at the end of the file"
-        } else {
-            ""
-        };
-        return format!("line {}, col {col}: {what}{end}", pos.row + 1);
+    Finding {
+        byte: node.start_byte(),
+        row: pos.row,
+        col: pos.column,
+        what,
     }
-    format!(
-        "line {}, col {col}: {what}\n    {}",
-        pos.row + 1,
-        cut(line_text.trim_end(), LINE_CHARS)
-    )
+}
+
+impl Finding {
+    /// `line 12, col 5: unexpected 'def'`, then the line itself; the column counts characters.
+    fn message(&self, text: &str) -> String {
+        let line_text = text.lines().nth(self.row).unwrap_or("");
+        let col = line_text
+            .get(..self.col.min(line_text.len()))
+            .map_or(self.col, |s| s.chars().count())
+            + 1;
+        let (row, what) = (self.row + 1, &self.what);
+        if line_text.trim().is_empty() {
+            let at_end = self.byte >= text.trim_end().len();
+            let end = if at_end {
+                " at the end of the file"
+            } else {
+                ""
+            };
+            return format!("line {row}, col {col}: {what}{end}");
+        }
+        format!(
+            "line {row}, col {col}: {what}\n    {}",
+            cut(line_text.trim_end(), LINE_CHARS)
+        )
+    }
 }
 
 fn cut(s: &str, max: usize) -> String {
