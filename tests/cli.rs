@@ -14,12 +14,26 @@ struct Run {
 }
 
 async fn delegate(mock: &Mock, args: &[&str]) -> Run {
+    delegate_with_log(mock, args, true).await
+}
+
+/// `delegate` run as a person would when `quiet_log` is false: no `LOCAL_EXECUTOR_LOG`, stderr
+/// not a terminal.
+async fn delegate_as_a_person(mock: &Mock, args: &[&str]) -> Run {
+    delegate_with_log(mock, args, false).await
+}
+
+async fn delegate_with_log(mock: &Mock, args: &[&str], quiet_log: bool) -> Run {
     let home = tempfile::tempdir().unwrap();
     let workspace = tempfile::tempdir().unwrap();
     let out = tokio::process::Command::new(common::bin())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(common::base_env(&mock.url, home.path(), workspace.path()))
+        .envs(
+            common::base_env(&mock.url, home.path(), workspace.path())
+                .into_iter()
+                .filter(|(k, _)| quiet_log || k != "LOCAL_EXECUTOR_LOG"),
+        )
         .env("LOCAL_LLM_MODEL_QUALITY", "m")
         .arg("delegate")
         .args(args)
@@ -89,33 +103,6 @@ fn a_usage_error_does_not_show_the_environments_settings_as_required_flags() {
     );
     assert!(!err.contains("--base-url"), "{err}");
     assert!(!err.contains("--model-quality"), "{err}");
-}
-
-/// `delegate` run as a person would: no `LOCAL_EXECUTOR_LOG`, stderr not a terminal.
-async fn delegate_as_a_person(mock: &Mock, args: &[&str]) -> Run {
-    let home = tempfile::tempdir().unwrap();
-    let workspace = tempfile::tempdir().unwrap();
-    let out = tokio::process::Command::new(common::bin())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(
-            common::base_env(&mock.url, home.path(), workspace.path())
-                .into_iter()
-                .filter(|(k, _)| k != "LOCAL_EXECUTOR_LOG"),
-        )
-        .env("LOCAL_LLM_MODEL_QUALITY", "m")
-        .arg("delegate")
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-        usage: common::read_usage(&home.path().join("usage.jsonl")),
-    }
 }
 
 #[tokio::test]
