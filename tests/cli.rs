@@ -17,8 +17,7 @@ async fn delegate(mock: &Mock, args: &[&str]) -> Run {
     delegate_with_log(mock, args, true).await
 }
 
-/// `delegate` run as a person would when `quiet_log` is false: no `LOCAL_EXECUTOR_LOG`, stderr
-/// not a terminal.
+/// `delegate` run as a person would: no `LOCAL_EXECUTOR_LOG`, stderr not a terminal.
 async fn delegate_as_a_person(mock: &Mock, args: &[&str]) -> Run {
     delegate_with_log(mock, args, false).await
 }
