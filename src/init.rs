@@ -43,6 +43,9 @@ const SECTION_BODY: &str = "\
 
 - Delegate mechanical, well-specified writing: boilerplate, scaffolding, CRUD, test stubs, \
 fixtures, format conversions, rule-based edits. Keep logic, debugging and security-sensitive code.
+- It pays only when the result will be several times longer than your spec (tests for a module, \
+a fixture converted from a file, a scaffold, an edit across a long file); a ten-line function \
+costs you more to specify than to write.
 - Write `task` as a precise, self-contained spec: names, signatures, behaviour, edge cases, \
 output format. The local model sees nothing else.
 - Pass files by path in `context_files` (`path` or `path:START-END`); never paste them.

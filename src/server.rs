@@ -28,8 +28,9 @@ use crate::usage::{self, UsageRecord};
 /// characters, so the first sentences (under 200 characters) carry the whole rule on their own.
 pub(crate) const INSTRUCTIONS: &str = "Delegate mechanical writing (boilerplate, CRUD, test stubs, \
 conversions) to a local model: delegate_files writes or edits files, delegate_code returns text. \
-On DELEGATION_FAILED, do it yourself. Give a precise, self-contained spec; pass files by path in \
-context_files; review the receipt. Keep logic, debugging and security-sensitive code for yourself.";
+On DELEGATION_FAILED, do it yourself. It pays only when the result is several times longer than \
+your spec: pass inputs by path in context_files, review the receipt. Keep logic, debugging and \
+security-sensitive code.";
 
 const DELEGATE_DESCRIPTION: &str = "Have a local model write mechanical code or text from a \
 precise, self-contained spec: boilerplate, scaffolding, CRUD, test stubs, format conversions. \
