@@ -412,7 +412,18 @@ impl Engine {
                     record.checked = verdicts.checked();
                     match verdicts.failure() {
                         None => return Ok(artifact),
-                        Some(o) => format!("{}: {}", o.name, o.message),
+                        Some(o) => {
+                            let problem = format!("{}: {}", o.name, o.message);
+                            // A fence or explanation line where code was expected: say so.
+                            let fault = match shape {
+                                Shape::Blocks { .. } => None,
+                                _ => clean::shape_fault(&artifact, language.map(Language::name)),
+                            };
+                            match fault {
+                                Some(found) => format!("{problem}\n{}", prompt::shape_note(&found)),
+                                None => problem,
+                            }
+                        }
                     }
                 }
                 Err(e) if e.problem == edit::Problem::Emptied => {

@@ -88,6 +88,15 @@ no explanation.",
     so_far
 }
 
+/// What a repair turn adds when the check failed on the answer's shape rather than its code:
+/// `found` names the fence or explanation line ([`crate::clean::shape_fault`]).
+pub(crate) fn shape_note(found: &str) -> String {
+    format!(
+        "Your answer has {found} where code was expected: reply with only the code, no fences, \
+no explanation."
+    )
+}
+
 /// The request body of a streamed chat completion.
 pub(crate) fn body(
     cfg: &Config,
@@ -160,6 +169,13 @@ mod tests {
         assert_eq!(m[2].content, "def f(:\n");
         assert!(m[3].content.contains("line 1, col 7: missing ')'"));
         assert!(m[3].content.contains("whole corrected artifact"));
+    }
+
+    #[test]
+    fn a_shape_note_names_what_was_found_and_asks_for_the_code_alone() {
+        let note = shape_note("a markdown fence line (```python)");
+        assert!(note.contains("a markdown fence line (```python)"), "{note}");
+        assert!(note.ends_with("reply with only the code, no fences, no explanation."));
     }
 
     #[test]
