@@ -253,12 +253,15 @@ impl Engine {
             }
             _ => String::new(),
         };
-        let messages = prompt::messages(&prompt::Spec {
-            task: &req.task,
-            context: req.context(),
-            language: language.as_ref().map(Language::name),
-            files: &files,
-        });
+        let messages = prompt::messages(
+            &prompt::Spec {
+                task: &req.task,
+                context: req.context(),
+                language: language.as_ref().map(Language::name),
+                files: &files,
+            },
+            req.output_path(),
+        );
         let cap = if req.output_path().is_some() {
             MAX_WRITTEN_CHARS
         } else {
