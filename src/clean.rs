@@ -352,10 +352,8 @@ fn reads_as_prose(line: &str) -> bool {
         t = t.strip_prefix(marker).unwrap_or(t).trim_start();
     }
     let digits = t.len() - t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-    if digits > 0 {
-        if let Some(rest) = t[digits..].strip_prefix(['.', ')']) {
-            t = rest.trim_start();
-        }
+    if let Some(rest) = t[digits..].strip_prefix(['.', ')']).filter(|_| digits > 0) {
+        t = rest.trim_start();
     }
     let words: Vec<&str> = t.split_whitespace().collect();
     let plain = |w: &str| {
