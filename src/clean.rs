@@ -4,6 +4,8 @@
 //! alters the inside of the artifact.
 
 const FENCE_MIN: usize = 3;
+/// Paragraphs of prose tried as the start of a code answer's explanation.
+const MAX_PROSE_CUTS: usize = 4;
 
 /// Cleans a model's raw content into the artifact. The result is empty or ends in exactly one
 /// line ending: `\r\n` when the artifact's lines end so, else `\n`.
@@ -308,9 +310,11 @@ fn drop_prose<'a>(text: &'a [&'a str], lang: &str) -> &'a [&'a str] {
     if parses(lang, text) != Some(false) {
         return text;
     }
-    // Paragraph starts: after a blank line, not indented, reading as prose.
+    // Paragraph starts: after a blank line, not indented, reading as prose. Each costs two
+    // parses, so only the first few are tried: a model's explanation starts right after its code.
     let starts: Vec<usize> = (1..text.len())
         .filter(|&i| text[i - 1].trim().is_empty() && reads_as_prose(text[i]))
+        .take(MAX_PROSE_CUTS)
         .collect();
     let end_of = |i: usize| {
         (i..text.len())
