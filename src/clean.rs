@@ -303,28 +303,26 @@ fn same_language(info: &str, lang: &str) -> bool {
 }
 
 /// Unfenced code without the paragraph of prose a model writes after it (and the chatter one
-/// before it), judged by the in-process parse: a paragraph goes only when it starts after a
-/// blank line, reads as a sentence, and the code before it parses while the code with it does
-/// not; everything after it goes too. Nothing is dropped for a language nothing parses here.
+/// before it), judged by the in-process parse: a paragraph goes, with everything after it, only
+/// when it starts after a blank line with a line that reads as a sentence, and the code before it
+/// parses while the code with that line does not. The line itself decides, not its paragraph: a
+/// comment that reads as a sentence (`# This helper…`) parses, so broken code after it is never
+/// cut away to leave a part that passes. Nothing is dropped for a language nothing parses here.
 fn drop_prose<'a>(text: &'a [&'a str], lang: &str) -> &'a [&'a str] {
     if parses(lang, text) != Some(false) {
         return text;
     }
-    // Paragraph starts: after a blank line, not indented, reading as prose. Each costs two
-    // parses, so only the first few are tried: a model's explanation starts right after its code.
+    // Each start costs two parses, so only the first few are tried: a model's explanation starts
+    // right after its code.
     let starts: Vec<usize> = (1..text.len())
         .filter(|&i| text[i - 1].trim().is_empty() && reads_as_prose(text[i]))
         .take(MAX_PROSE_CUTS)
         .collect();
-    let end_of = |i: usize| {
-        (i..text.len())
-            .find(|&j| text[j].trim().is_empty())
-            .unwrap_or(text.len())
-    };
     let lead = text
         .iter()
         .position(|l| l.trim().is_empty())
         .filter(|_| reads_as_prose(text[0]) || is_chatter(text[0]))
+        .filter(|_| parses(lang, &text[..1]) == Some(false))
         .map(|end| end + 1);
     for from in std::iter::once(0).chain(lead) {
         if from > 0 && parses(lang, trim_blank(&text[from..])) == Some(true) {
@@ -334,7 +332,7 @@ fn drop_prose<'a>(text: &'a [&'a str], lang: &str) -> &'a [&'a str] {
             let head = trim_blank(&text[from..cut]);
             if !head.is_empty()
                 && parses(lang, head) == Some(true)
-                && parses(lang, &text[from..end_of(cut)]) == Some(false)
+                && parses(lang, &text[from..=cut]) == Some(false)
             {
                 return head;
             }
@@ -553,6 +551,13 @@ mod code_answers {
             clean(doc, Some("python")),
             "def f():\n    \"\"\"Return one.\n\nThis line is part of the docstring.\n\"\"\"\n    return 1\n"
         );
+        // A comment that reads as a sentence is code: broken code after it is not cut away to
+        // leave a part that passes.
+        let hidden =
+            "def a():\n    return 1\n\n# This helper does the thing.\ndef b(:\n    return 2\n";
+        assert_eq!(clean(hidden, Some("python")), hidden);
+        let hidden = "# This module does the thing.\nimport os,\n\ndef f():\n    return 1\n";
+        assert_eq!(clean(hidden, Some("python")), hidden);
         // YAML: a key that reads like a sentence is still a key.
         let yaml = "a: 1\n\nName: John Smith\n\nThis file defines a person.\n";
         assert_eq!(clean(yaml, Some("yaml")), "a: 1\n\nName: John Smith\n");
