@@ -387,9 +387,10 @@ fn parses(lang: &str, lines: &[&str]) -> Option<bool> {
 }
 
 /// What makes a cleaned artifact the wrong shape for the code it should be, for the repair turn:
-/// the first fence line or line of explanation in an artifact of a code language that fails its
-/// in-process parse (any fence line, for a language nothing parses here). `None` when the
-/// artifact parses, for a prose format, or when nothing of the kind is found.
+/// the first fence line, or line of explanation that does not parse alone, in an artifact of a
+/// code language that fails its in-process parse (only a fence line, for a language nothing
+/// parses here). `None` when the artifact parses, for a prose format, or when nothing of the kind
+/// is found.
 pub(crate) fn shape_fault(artifact: &str, language: Option<&str>) -> Option<String> {
     let lang = language?;
     let format = Format::of(Some(lang));
@@ -405,9 +406,10 @@ pub(crate) fn shape_fault(artifact: &str, language: Option<&str>) -> Option<Stri
     if let Some(l) = lines.iter().find(|l| fence(l, format).is_some()) {
         return Some(format!("a markdown fence line ({})", quote(l)));
     }
+    // A line that parses alone (a comment, a YAML key) is code, however it reads.
     lines
         .iter()
-        .find(|l| verdict.is_some() && reads_as_prose(l))
+        .find(|l| reads_as_prose(l) && parses(lang, &[l]) == Some(false))
         .map(|l| format!("a line of explanation ({})", quote(l)))
 }
 
@@ -632,6 +634,10 @@ mod code_answers {
         );
         // A real syntax error is no shape fault; nor is anything in a prose format.
         assert_eq!(fault("def f(:\n    return 1\n", "python"), None);
+        assert_eq!(
+            fault("# This helper does it.\ndef f(:\n    return 1\n", "python"),
+            None
+        );
         assert_eq!(fault("# T\n```\nx\n```\nThis is text.\n", "markdown"), None);
         assert_eq!(shape_fault("```\nx\n", None), None);
         // Valid code is never faulted, whatever it holds.
