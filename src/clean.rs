@@ -5,6 +5,8 @@
 //! and the stream's collector all ask it where the thinking ends.
 
 const FENCE_MIN: usize = 3;
+/// Paragraphs of prose tried as the start of a code answer's explanation.
+const MAX_PROSE_CUTS: usize = 4;
 
 /// Cleans a model's raw content into the artifact. The result is empty or ends in exactly one
 /// line ending: `\r\n` when the artifact's lines end so, else `\n`.
@@ -28,7 +30,10 @@ pub(crate) fn clean(raw: &str, language: Option<&str>) -> String {
         }
         _ => body,
     };
-    let kept = unfence(body, format)
+    let kept = language
+        .filter(|_| format.code)
+        .and_then(|lang| code_artifact(body, format, lang))
+        .or_else(|| unfence(body, format))
         .or_else(|| lone_fence(body, format))
         .map_or(body, trim_blank);
     crate::text::end_new(&kept.join("\n"))
@@ -59,6 +64,9 @@ struct Format {
     /// Whether `~~~` opens a fence: not in reStructuredText or plain text, where a run of tildes
     /// underlines a title.
     tildes: bool,
+    /// A language was asked for and it is code or a data format: the artifact is the code, and
+    /// the prose a model writes around it goes.
+    code: bool,
 }
 
 impl Format {
@@ -70,9 +78,11 @@ impl Format {
             lang,
             Some("rst" | "restructuredtext" | "text" | "txt" | "plaintext" | "plain")
         );
+        let document = matches!(lang, Some("asciidoc" | "adoc" | "org" | "textile"));
         Format {
             prose: markdown || plain,
             tildes: !plain,
+            code: lang.is_some() && !(markdown || plain || document),
         }
     }
 }
@@ -349,6 +359,203 @@ fn lone_fence<'a>(body: &'a [&'a str], format: Format) -> Option<&'a [&'a str]> 
         .then(|| &body[..body.len() - 1])
 }
 
+/// The artifact of an answer to a request for code: a fence wrapping the whole answer as
+/// anywhere; else one fenced block ([`pick_block`]), prose around it dropped; else the code
+/// without a paragraph of prose before or after it ([`drop_prose`]). `None` leaves the answer to
+/// the document rules: an answer that does not open with a fence and parses whole is code that
+/// holds fence lines of its own (in a string, a comment), and fences that give no block to take
+/// are content.
+fn code_artifact<'a>(body: &'a [&'a str], format: Format, lang: &str) -> Option<&'a [&'a str]> {
+    if let Some(inner) = unfence(body, format) {
+        return Some(inner);
+    }
+    let opens_with_fence = body.first().is_some_and(|l| fence(l, format).is_some());
+    if !opens_with_fence && parses(lang, body) == Some(true) {
+        return None;
+    }
+    if let Some(block) = pick_block(body, format, lang) {
+        return Some(trim_blank(block));
+    }
+    let text = match lone_fence(body, format) {
+        Some(text) => trim_blank(text),
+        None if body.iter().any(|l| fence(l, format).is_some()) => return None,
+        None => body,
+    };
+    Some(drop_prose(text, lang))
+}
+
+/// The one fenced block taken from an answer that holds several, by this rule: the first block
+/// tagged with the requested language (by name, alias or a file name's extension); else the first
+/// untagged block; else the only block, whatever its tag. The first, not all of them joined: the
+/// blocks after it are usage, tests or shell commands far more often than the rest of the file.
+/// Only closed blocks count; one left open at the end is the lone fence's case.
+fn pick_block<'a>(body: &'a [&'a str], format: Format, lang: &str) -> Option<&'a [&'a str]> {
+    let mut blocks: Vec<(&str, &[&str])> = Vec::new();
+    let mut open: Vec<Fence<'_>> = Vec::new();
+    let (mut start, mut info) = (0, "");
+    for (i, line) in body.iter().enumerate() {
+        let Some(f) = fence(line, format) else {
+            continue;
+        };
+        match open.last() {
+            None => {
+                (start, info) = (i + 1, f.info);
+                open.push(f);
+            }
+            Some(top) if f.closes(top) => {
+                open.pop();
+                if open.is_empty() && body[start..i].iter().any(|l| !l.trim().is_empty()) {
+                    blocks.push((info, &body[start..i]));
+                }
+            }
+            // As in `unfence`: a fence line with an info string inside a block opens an inner
+            // one (an example in a docstring); any other is the block's content.
+            Some(_) if !f.info.is_empty() => open.push(f),
+            Some(_) => {}
+        }
+    }
+    blocks
+        .iter()
+        .find(|(info, _)| same_language(info, lang))
+        .or_else(|| blocks.iter().find(|(info, _)| info.is_empty()))
+        .or_else(|| (blocks.len() == 1).then(|| &blocks[0]))
+        .map(|(_, lines)| *lines)
+}
+
+/// Whether a fence's info string (`python`, `ts title="a.ts"`, `calc.py`) names `lang`.
+fn same_language(info: &str, lang: &str) -> bool {
+    use crate::check::Lang;
+    let word = info
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '{')
+        .next()
+        .unwrap_or("");
+    let word = word.rsplit_once('.').map_or(word, |(_, ext)| ext);
+    if word.is_empty() {
+        return false;
+    }
+    match (Lang::from_name(word), Lang::from_name(lang)) {
+        (Some(a), Some(b)) => {
+            a == b
+                || matches!(
+                    (a, b),
+                    (Lang::Tsx, Lang::TypeScript) | (Lang::TypeScript, Lang::Tsx)
+                )
+        }
+        _ => word.eq_ignore_ascii_case(lang.trim()),
+    }
+}
+
+/// Unfenced code without the paragraph of prose a model writes after it (and the chatter one
+/// before it), judged by the in-process parse: a paragraph goes, with everything after it, only
+/// when it starts after a blank line with a line that reads as a sentence, and the code before it
+/// parses while the code with that line does not. The line itself decides, not its paragraph: a
+/// comment that reads as a sentence (`# This helper…`) parses, so broken code after it is never
+/// cut away to leave a part that passes. Nothing is dropped for a language nothing parses here.
+fn drop_prose<'a>(text: &'a [&'a str], lang: &str) -> &'a [&'a str] {
+    if parses(lang, text) != Some(false) {
+        return text;
+    }
+    // Each start costs two parses, so only the first few are tried: a model's explanation starts
+    // right after its code.
+    let starts: Vec<usize> = (1..text.len())
+        .filter(|&i| text[i - 1].trim().is_empty() && reads_as_prose(text[i]))
+        .take(MAX_PROSE_CUTS)
+        .collect();
+    let lead = text
+        .iter()
+        .position(|l| l.trim().is_empty())
+        .filter(|_| reads_as_prose(text[0]) || is_chatter(text[0]))
+        .filter(|_| parses(lang, &text[..1]) == Some(false))
+        .map(|end| end + 1);
+    for from in std::iter::once(0).chain(lead) {
+        if from > 0 && parses(lang, trim_blank(&text[from..])) == Some(true) {
+            return trim_blank(&text[from..]);
+        }
+        for &cut in starts.iter().filter(|&&i| i > from) {
+            let head = trim_blank(&text[from..cut]);
+            if !head.is_empty()
+                && parses(lang, head) == Some(true)
+                && parses(lang, &text[from..=cut]) == Some(false)
+            {
+                return head;
+            }
+        }
+    }
+    text
+}
+
+/// Whether a line reads as a sentence of explanation rather than code: not indented; after a
+/// Markdown marker (`###`, `**`, `- `, `1.`), a capitalised word, then plain words — three of
+/// them, or a short heading that ends with `:` ("Example usage:").
+fn reads_as_prose(line: &str) -> bool {
+    if line.starts_with([' ', '\t']) {
+        return false;
+    }
+    let mut t = line.trim();
+    t = t.trim_start_matches('#').trim_start();
+    for marker in ["**", "- ", "* "] {
+        t = t.strip_prefix(marker).unwrap_or(t).trim_start();
+    }
+    let digits = t.len() - t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    if let Some(rest) = t[digits..].strip_prefix(['.', ')']).filter(|_| digits > 0) {
+        t = rest.trim_start();
+    }
+    let words: Vec<&str> = t.split_whitespace().collect();
+    let plain = |w: &str| {
+        let w = w.trim_matches('*');
+        let w = w.trim_end_matches([',', '.', ':', ';', '!', '?']);
+        !w.is_empty() && w.chars().all(|c| c.is_alphabetic() || "'’-".contains(c))
+    };
+    let Some(first) = words.first() else {
+        return false;
+    };
+    if !first
+        .trim_start_matches('*')
+        .starts_with(|c: char| c.is_uppercase())
+    {
+        return false;
+    }
+    let lead = words.iter().take_while(|w| plain(w)).count();
+    lead >= 3 || (lead == words.len() && words.len() <= 4 && t.ends_with([':', '*']))
+}
+
+/// Whether the lines parse as `lang` in-process; `None` when nothing here parses it.
+fn parses(lang: &str, lines: &[&str]) -> Option<bool> {
+    use crate::check::{Lang, data, syntax};
+    let l = Lang::from_name(lang)?;
+    if !(syntax::has_grammar(l) || data::is_data(l)) {
+        return None;
+    }
+    Some(crate::check::syntax_error(l, &lines.join("\n")).is_none())
+}
+
+/// What makes a cleaned artifact the wrong shape for the code it should be, for the repair turn:
+/// the first fence line, or line of explanation that does not parse alone, in an artifact of a
+/// code language that fails its in-process parse (only a fence line, for a language nothing
+/// parses here). `None` when the artifact parses, for a prose format, or when nothing of the kind
+/// is found.
+pub(crate) fn shape_fault(artifact: &str, language: Option<&str>) -> Option<String> {
+    let lang = language?;
+    let format = Format::of(Some(lang));
+    if !format.code {
+        return None;
+    }
+    let lines: Vec<&str> = artifact.lines().collect();
+    let verdict = parses(lang, &lines);
+    if verdict == Some(true) {
+        return None;
+    }
+    let quote = |l: &str| l.trim().chars().take(60).collect::<String>();
+    if let Some(l) = lines.iter().find(|l| fence(l, format).is_some()) {
+        return Some(format!("a markdown fence line ({})", quote(l)));
+    }
+    // A line that parses alone (a comment, a YAML key) is code, however it reads.
+    lines
+        .iter()
+        .find(|l| reads_as_prose(l) && parses(lang, &[l]) == Some(false))
+        .map(|l| format!("a line of explanation ({})", quote(l)))
+}
+
 const CHATTER_OPENINGS: &[&str] = &[
     "here is",
     "here's",
@@ -373,6 +580,215 @@ fn is_chatter(line: &str) -> bool {
         && t.contains(' ')
         && CHATTER_OPENINGS.iter().any(|p| lower.starts_with(p))
         && (t.ends_with(':') || t.ends_with('!') || t.ends_with('.'))
+}
+
+#[cfg(test)]
+mod code_answers {
+    //! How coder models answer a request for code, one shape per test: the artifact is the code.
+    use super::*;
+
+    #[test]
+    fn a_python_block_then_its_explanation_is_the_block() {
+        // py_parse_query, as Qwen2.5-Coder-0.5B answered it.
+        let code = "def parse_query(qs: str) -> dict[str, str]:\n    if not qs:\n        return {}\n    return dict(p.split(\"=\", 1) for p in qs.split(\"&\"))";
+        let raw = format!(
+            "```python\n{code}\n```\n\nThis function splits the query string on `&`, then each pair on `=`.\nAn empty string gives an empty dictionary.\n"
+        );
+        assert_eq!(clean(&raw, Some("python")), format!("{code}\n"));
+        let raw = format!(
+            "Here's a function that does it:\n\n```python\n{code}\n```\n\n### Explanation:\n1. It splits."
+        );
+        assert_eq!(clean(&raw, Some("python")), format!("{code}\n"));
+    }
+
+    #[test]
+    fn a_bash_block_then_prose_is_the_block() {
+        let code = "#!/bin/bash\nif [ $# -eq 0 ]; then\n  echo \"Hello, world!\"\nfi\nfor name in \"$@\"; do\n  echo \"Hello, $name!\"\ndone";
+        let raw =
+            format!("```bash\n{code}\n```\n\nSave it as `greet.sh` and run it with your names.");
+        assert_eq!(clean(&raw, Some("bash")), format!("{code}\n"));
+        // The block's tag is an alias of the requested language.
+        let raw = format!("```sh\n{code}\n```\nThen run it.");
+        assert_eq!(clean(&raw, Some("bash")), format!("{code}\n"));
+    }
+
+    #[test]
+    fn a_javascript_block_then_this_function_is_the_block() {
+        let code = "function range(start, end, step = 1) {\n  const out = [];\n  for (let i = start; i < end; i += step) out.push(i);\n  return out;\n}";
+        let raw = format!(
+            "```javascript\n{code}\n```\n\nThis function builds the array with a loop, stepping by `step`."
+        );
+        assert_eq!(clean(&raw, Some("javascript")), format!("{code}\n"));
+    }
+
+    #[test]
+    fn a_typescript_interface_then_prose_is_the_interface() {
+        let code = "export interface User {\n  id: number;\n  email: string;\n  name: string;\n  createdAt?: Date;\n  roles: string[];\n}";
+        let raw = format!("```typescript\n{code}\n```\n\nThe `createdAt` field is optional.");
+        assert_eq!(clean(&raw, Some("typescript")), format!("{code}\n"));
+        let raw = format!("```ts\n{code}\n```\nIn this interface:\n- `id` is a number.");
+        assert_eq!(clean(&raw, Some("typescript")), format!("{code}\n"));
+    }
+
+    #[test]
+    fn a_rust_block_then_prose_is_the_block() {
+        let code = "pub fn is_leap_year(year: u32) -> bool {\n    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0\n}";
+        let raw = format!(
+            "```rust\n{code}\n```\n\nA year is a leap year if it is divisible by 4, except centuries."
+        );
+        assert_eq!(clean(&raw, Some("rust")), format!("{code}\n"));
+    }
+
+    #[test]
+    fn a_pytest_file_then_its_explanation_is_the_file() {
+        let code = "import pytest\nfrom calc import add, divide\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\ndef test_divide_by_zero():\n    with pytest.raises(ZeroDivisionError):\n        divide(1, 0)";
+        let raw = format!(
+            "```python\n{code}\n```\n\n### Explanation:\n1. **Importing**: we import `add` and `divide`.\n2. Each test checks one case.\n\nTo run the tests:\n```bash\npytest test_calc.py\n```\n"
+        );
+        assert_eq!(clean(&raw, Some("python")), format!("{code}\n"));
+    }
+
+    #[test]
+    fn unfenced_code_loses_the_paragraph_of_prose_after_it() {
+        let code = "def add(a, b):\n    \"\"\"Add two numbers.\n\n    Works for ints and floats.\n    \"\"\"\n    # The sum.\n    return a + b";
+        let raw = format!(
+            "{code}\n\nThis function returns the sum of a and b.\nIt works for any numbers.\n"
+        );
+        assert_eq!(clean(&raw, Some("python")), format!("{code}\n"));
+        let js = "export const double = (x) => x * 2;";
+        assert_eq!(
+            clean(
+                &format!("{js}\n\nThis doubles its argument.\n"),
+                Some("javascript")
+            ),
+            format!("{js}\n")
+        );
+        // Data formats too: the JSON alone parses, with the sentence it does not.
+        let json = "{\"a\": 1}";
+        assert_eq!(
+            clean(
+                &format!("{json}\n\nThis JSON object has one key.\n"),
+                Some("json")
+            ),
+            format!("{json}\n")
+        );
+        // A leading paragraph of chatter goes the same way.
+        assert_eq!(
+            clean(
+                &format!("Sure, here is the function you asked for.\n\n{js}\n"),
+                Some("javascript")
+            ),
+            format!("{js}\n")
+        );
+    }
+
+    #[test]
+    fn a_paragraph_that_is_code_stays() {
+        // The code parses whole: nothing reads as an explanation to drop.
+        let py = "def f():\n    return 1\n\n\nFOO = f()\n\n# This comment explains it.\n";
+        assert_eq!(clean(py, Some("python")), py);
+        // Broken code whose last paragraph is code: cutting it would hide the breakage.
+        let broken = "def f():\n    return 1\n\nclass Foo(\n    x\n";
+        assert_eq!(clean(broken, Some("python")), broken);
+        // A sentence inside a docstring is the docstring's: the code before it does not parse.
+        let doc = "def f():\n    \"\"\"Return one.\n\nThis line is part of the docstring.\n\"\"\"\n    return 1\n\nThis function returns one.\n";
+        assert_eq!(
+            clean(doc, Some("python")),
+            "def f():\n    \"\"\"Return one.\n\nThis line is part of the docstring.\n\"\"\"\n    return 1\n"
+        );
+        // A comment that reads as a sentence is code: broken code after it is not cut away to
+        // leave a part that passes.
+        let hidden =
+            "def a():\n    return 1\n\n# This helper does the thing.\ndef b(:\n    return 2\n";
+        assert_eq!(clean(hidden, Some("python")), hidden);
+        let hidden = "# This module does the thing.\nimport os,\n\ndef f():\n    return 1\n";
+        assert_eq!(clean(hidden, Some("python")), hidden);
+        // YAML: a key that reads like a sentence is still a key.
+        let yaml = "a: 1\n\nName: John Smith\n\nThis file defines a person.\n";
+        assert_eq!(clean(yaml, Some("yaml")), "a: 1\n\nName: John Smith\n");
+    }
+
+    #[test]
+    fn of_two_blocks_of_the_language_the_first_is_the_artifact() {
+        // The blocks after the first are usage, tests or commands far more often than the rest
+        // of the file: joined, a bash script would run `./greet.sh` on itself.
+        let raw = "```bash\necho \"Hello, $1!\"\n```\n\nMake it executable and run it:\n\n```bash\nchmod +x greet.sh\n./greet.sh Ann\n```\n";
+        assert_eq!(clean(raw, Some("bash")), "echo \"Hello, $1!\"\n");
+        let raw =
+            "```python\ndef f():\n    return 1\n```\nExample usage:\n```python\nprint(f())\n```";
+        assert_eq!(clean(raw, Some("python")), "def f():\n    return 1\n");
+    }
+
+    #[test]
+    fn a_block_in_another_language_before_the_right_one_is_skipped() {
+        let raw = "First install it:\n```bash\npip install pyyaml\n```\nThen:\n```python\nimport yaml\n```\nDone.";
+        assert_eq!(clean(raw, Some("python")), "import yaml\n");
+        // No block of the language: the first untagged one.
+        let raw = "```bash\nnpm i\n```\n```\nexport type Id = number;\n```\nUse it.";
+        assert_eq!(clean(raw, Some("typescript")), "export type Id = number;\n");
+        // A lone block in another language is still the only candidate; the check judges it.
+        let raw = "```js\nexport const a = 1;\n```\nThis exports a constant.";
+        assert_eq!(clean(raw, Some("typescript")), "export const a = 1;\n");
+        // TSX answers a TypeScript request, a file name tags its language.
+        let raw = "```tsx\nexport type A = 1;\n```\nok.";
+        assert_eq!(clean(raw, Some("typescript")), "export type A = 1;\n");
+        let raw = "```bash\nls\n```\n```calc.py\nx = 1\n```\nok.";
+        assert_eq!(clean(raw, Some("python")), "x = 1\n");
+    }
+
+    #[test]
+    fn a_union_type_and_its_function_then_prose() {
+        // ts_union_shape.
+        let code = "export type Shape =\n  | { kind: \"circle\"; radius: number }\n  | { kind: \"square\"; size: number };\n\nexport function area(s: Shape): number {\n  return s.kind === \"circle\" ? Math.PI * s.radius ** 2 : s.size ** 2;\n}";
+        let raw = format!(
+            "Here is the code:\n\n```typescript\n{code}\n```\n\nThe `kind` field tells the shapes apart.\n"
+        );
+        assert_eq!(clean(&raw, Some("typescript")), format!("{code}\n"));
+    }
+
+    #[test]
+    fn a_markdown_answer_stays_whole() {
+        let md = "# Usage\n\n```bash\nmake\n```\n\nThis builds the project.\n\n```python\nimport x\n```\n\nThen import it.";
+        for lang in ["markdown", "md", "text", "rst"] {
+            assert_eq!(clean(md, Some(lang)), format!("{md}\n"), "{lang}");
+        }
+        // Without a language nothing says the artifact is code.
+        assert_eq!(clean(md, None), format!("{md}\n"));
+    }
+
+    #[test]
+    fn code_that_holds_fence_lines_in_a_string_stays_whole() {
+        let py = "README = \"\"\"\n```bash\npip install x\n```\n\"\"\"\n";
+        assert_eq!(clean(py, Some("python")), py);
+    }
+
+    #[test]
+    fn a_shape_fault_names_the_fence_or_the_prose_line() {
+        let fault = |a: &str, l: &str| shape_fault(a, Some(l));
+        assert!(
+            fault("```js\nx\n```\n```sh\ny\n```\n", "python").is_some_and(|f| f.contains("```js"))
+        );
+        assert!(
+            fault(
+                "def f():\n    return 1\nThis function returns one.\n",
+                "python"
+            )
+            .is_some_and(|f| f.contains("This function returns one."))
+        );
+        // A real syntax error is no shape fault; nor is anything in a prose format.
+        assert_eq!(fault("def f(:\n    return 1\n", "python"), None);
+        assert_eq!(
+            fault("# This helper does it.\ndef f(:\n    return 1\n", "python"),
+            None
+        );
+        assert_eq!(fault("# T\n```\nx\n```\nThis is text.\n", "markdown"), None);
+        assert_eq!(shape_fault("```\nx\n", None), None);
+        // Valid code is never faulted, whatever it holds.
+        assert_eq!(
+            fault("s = \"\"\"\n```\nThis is text.\n\"\"\"\n", "python"),
+            None
+        );
+    }
 }
 
 #[cfg(test)]
@@ -421,14 +837,14 @@ mod tests {
     }
 
     #[test]
-    fn a_fence_followed_by_prose_is_content() {
-        // A document that opens with a code block keeps the prose after it, whatever the format.
+    fn a_fence_followed_by_prose_is_content_in_a_document() {
+        // A document that opens with a code block keeps the prose after it; an answer to a
+        // request for code is the code (see `code_answers`).
         let raw = "```sh\nmake\n```\nThen open the page.";
-        for lang in [None, Some("markdown"), Some("text"), Some("sh")] {
+        for lang in [None, Some("markdown"), Some("text")] {
             assert_eq!(clean(raw, lang), format!("{raw}\n"), "{lang:?}");
         }
-        let raw = "```js\nexport const a = 1;\n```\nThis exports a constant.";
-        assert_eq!(clean(raw, Some("javascript")), format!("{raw}\n"));
+        assert_eq!(clean(raw, Some("sh")), "make\n");
     }
 
     #[test]
@@ -669,6 +1085,7 @@ mod props {
         let any = Format {
             prose: false,
             tildes: true,
+            code: false,
         };
         fence(line, any).is_some()
     }
@@ -720,6 +1137,11 @@ mod props {
                 }
                 md
             })
+    }
+
+    /// A sentence of explanation as a model writes it around code.
+    fn sentence() -> impl Strategy<Value = String> {
+        "(Here|This|The|It|Then|Note)( [a-z`_()]{1,9}){1,8}[.:]"
     }
 
     /// An artifact that needs no cleaning: no fence or think tag, no leading chatter, its first
@@ -803,14 +1225,14 @@ mod props {
         #[test]
         fn text_that_a_fence_does_not_wrap_comes_back_whole(
             lines in proptest::collection::vec(model_line(), 2..14),
-            lang in language(),
+            lang in prop_oneof![Just(None), prose_language().prop_map(Some)],
         ) {
             let raw = lines.join("\n");
             let last = lines.iter().rev().find(|l| !l.trim().is_empty());
             prop_assume!(!raw.contains("think>"));
             prop_assume!(lines.iter().filter(|l| is_fence_line(l)).count() >= 2);
             prop_assume!(last.is_some_and(|l| !is_fence_line(l)));
-            prop_assert_eq!(clean(&raw, lang.as_deref()), whole(&raw));
+            prop_assert_eq!(clean(&raw, lang), whole(&raw));
         }
 
         #[test]
@@ -826,6 +1248,26 @@ mod props {
             let raw = format!("{chatter}\n{}", lines.join("\n"));
             prop_assume!(!raw.contains("think>"));
             prop_assert_eq!(clean(&raw, Some(lang)), whole(&raw));
+        }
+
+        #[test]
+        fn a_block_of_the_requested_language_comes_back_alone(
+            a in artifact(),
+            before in proptest::collection::vec(sentence(), 0..3),
+            after in proptest::collection::vec(sentence(), 0..3),
+            other in prop_oneof![Just(None), Just(Some("bash")), Just(Some("json"))],
+            info in prop_oneof![Just("python"), Just("py"), Just("python3")],
+            usage in any::<bool>(),
+        ) {
+            let mut raw = before.join("\n\n");
+            if let Some(other) = other {
+                raw.push_str(&format!("\n```{other}\nnot it\n```\n"));
+            }
+            raw.push_str(&format!("\n```{info}\n{a}\n```\n\n{}", after.join("\n\n")));
+            if usage {
+                raw.push_str("\n```python\nprint(1)\n```\n");
+            }
+            prop_assert_eq!(clean(&raw, Some("python")), format!("{a}\n"), "raw: {:?}", raw);
         }
 
         #[test]

@@ -41,18 +41,15 @@ const CLAUDE_SETTINGS: &str = ".claude/settings.json";
 const SECTION_BODY: &str = "\
 ## Delegating to the local model (local-executor)
 
-- Delegate mechanical, well-specified writing: boilerplate, scaffolding, CRUD, test stubs, \
-fixtures, format conversions, rule-based edits. Keep logic, debugging and security-sensitive code.
-- It pays only when the result will be several times longer than your spec (tests for a module, \
-a fixture converted from a file, a scaffold, an edit across a long file); a ten-line function \
-costs you more to specify than to write.
-- Write `task` as a precise, self-contained spec: names, signatures, behaviour, edge cases, \
-output format. The local model sees nothing else.
-- Pass files by path in `context_files` (`path` or `path:START-END`); never paste them.
-- Let artifacts land on disk: `delegate_files` writes new files and edits existing ones, several \
-per call. Use `delegate_code` only when you need the text itself.
-- Review the receipt it returns; open or test the file when it matters.
-- On `DELEGATION_FAILED`, do that task yourself.
+- Delegate mechanical writing (boilerplate, scaffolding, CRUD, tests, fixtures, conversions, \
+rule-based edits); keep logic, debugging and security-sensitive code.
+- It pays when the result is several times longer than your spec (tests, a converted fixture, \
+a scaffold, an edit of a long file).
+- Write `task` as a precise, self-contained spec: names, signatures, behaviour, edge cases.
+- Pass files by path in `context_files` (`path:START-END` for a part); never paste them.
+- Let files land: `delegate_files` writes and edits files, several per call; `delegate_code` \
+only when you need the text.
+- Review the receipt; on `DELEGATION_FAILED`, do that task yourself.
 ";
 
 /// Files that mark a directory as a project when it has no version control folder.

@@ -666,3 +666,48 @@ async fn an_api_key_echoed_by_the_backend_is_masked() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_prompt_puts_what_is_read_first_and_names_the_file_written_last() {
+    // A test file came back as a copy of the module it was to test: the model must see which
+    // file it writes and which it only reads.
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text(
+        "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n",
+    ));
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_EXECUTOR_ALLOW_WRITE", "1"),
+        ],
+    )
+    .await;
+    std::fs::write(
+        h.workspace.path().join("calc.py"),
+        "def add(a, b):\n    return a + b\n",
+    )
+    .unwrap();
+    let r = h
+        .call(
+            "delegate_files",
+            json!({"files": [{"path": "test_calc.py", "task": "pytest tests for add"}],
+                   "context_files": ["calc.py"]}),
+        )
+        .await;
+    assert!(!is_error(&r), "{}", text_of(&r));
+    let user = mock.chats()[0].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let module = user.find("### calc.py").expect(&user);
+    let task = user.find("pytest tests for add").expect(&user);
+    assert!(user[..module].contains("do not copy"), "{user}");
+    assert!(module < task, "{user}");
+    let last = user.lines().last().unwrap();
+    assert!(
+        last.contains("test_calc.py") && last.contains("python"),
+        "{last}"
+    );
+    h.stop().await;
+}

@@ -488,3 +488,62 @@ async fn the_language_comes_from_the_files_extension_when_not_given() {
     assert_eq!(line["language"], "json");
     assert_eq!(line["disk_chars"], "{\"a\": 1}\n".len());
 }
+
+#[tokio::test]
+async fn a_fenced_answer_with_an_explanation_delivers_the_code_without_a_repair() {
+    // How coder models answer: a block, then what it does.
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text(
+        "```python\ndef one():\n    return 1\n```\n\nThis function returns one.\n",
+    ));
+    let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "m")]).await;
+    let r = h
+        .call(
+            "delegate_code",
+            json!({"task": "one() returning 1", "language": "python"}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(!is_error(&r), "{text}");
+    assert!(
+        text.starts_with("def one():\n    return 1\n[local-executor ok"),
+        "{text}"
+    );
+    assert_eq!(mock.chats().len(), 1, "no repair");
+    let line = only(h.stop().await);
+    assert_eq!(line["repairs"], 0);
+}
+
+#[tokio::test]
+async fn a_repair_turn_names_a_shape_failure_and_only_that() {
+    // Prose right after the code, with no blank line: cleaning leaves it, the parse fails on it.
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text(
+        "def one():\n    return 1\nThis function returns one.\n",
+    ));
+    mock.push(Reply::text("def one():\n    return 1\n"));
+    mock.push(Reply::text("def one(:\n    return 1\n"));
+    mock.push(Reply::text("def one():\n    return 1\n"));
+    let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "m")]).await;
+    for _ in 0..2 {
+        let r = h
+            .call(
+                "delegate_code",
+                json!({"task": "one() returning 1", "language": "python"}),
+            )
+            .await;
+        assert!(!is_error(&r), "{}", text_of(&r));
+    }
+    let chats = mock.chats();
+    assert_eq!(chats.len(), 4);
+    let shape = user_turns(&chats[1].body);
+    assert!(
+        shape[1].contains("a line of explanation (This function returns one.)")
+            && shape[1].contains("reply with only the code, no fences, no explanation"),
+        "{shape:?}"
+    );
+    // A plain syntax error gets the checker's message alone.
+    let syntax = user_turns(&chats[3].body);
+    assert!(syntax[1].contains("python syntax"), "{syntax:?}");
+    assert!(!syntax[1].contains("no fences"), "{syntax:?}");
+}

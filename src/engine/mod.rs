@@ -298,12 +298,15 @@ impl Engine {
                 .edit(&file, &call, src, &files, progress, ct, record)
                 .await;
         }
-        let messages = prompt::messages(&prompt::Spec {
-            task: &req.task,
-            context: req.context(),
-            language: language.as_ref().map(Language::name),
-            files: &files,
-        });
+        let messages = prompt::messages(
+            &prompt::Spec {
+                task: &req.task,
+                context: req.context(),
+                language: language.as_ref().map(Language::name),
+                files: &files,
+            },
+            req.output_path(),
+        );
         let cap = if req.output_path().is_some() {
             MAX_WRITTEN_CHARS
         } else {
@@ -458,7 +461,19 @@ impl Engine {
                     record.checked = verdicts.checked();
                     match verdicts.failure() {
                         None => return Ok(artifact),
-                        Some(o) => (format!("{}: {}", o.name, o.message), Some(artifact)),
+                        Some(o) => {
+                            let problem = format!("{}: {}", o.name, o.message);
+                            // A fence or explanation line where code was expected: say so.
+                            let fault = match shape {
+                                Shape::Blocks { .. } => None,
+                                _ => clean::shape_fault(&artifact, language.map(Language::name)),
+                            };
+                            let problem = match fault {
+                                Some(found) => format!("{problem}\n{}", prompt::shape_note(&found)),
+                                None => problem,
+                            };
+                            (problem, Some(artifact))
+                        }
                     }
                 }
                 Err(e) if e.problem == edit::Problem::Emptied => {

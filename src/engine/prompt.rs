@@ -27,25 +27,48 @@ pub(crate) struct Spec<'a> {
     pub files: &'a str,
 }
 
-/// The system and user messages of a first answer.
-pub(crate) fn messages(spec: &Spec<'_>) -> Vec<Message> {
+/// The system and user messages of a first answer. What is only read comes first, each part
+/// labelled so; the task comes last, where a small model still attends to it when it starts to
+/// write, and when the artifact is written to a file the closing line names that file.
+pub(crate) fn messages(spec: &Spec<'_>, output: Option<&str>) -> Vec<Message> {
     let lang = spec
         .language
         .map(|l| format!(" in {l}"))
         .unwrap_or_default();
+    // Measured on Qwen2.5-Coder-0.5B: a system prompt that lists "no markdown fences, no
+    // explanation" right after a colon gets that list back as the answer's first line.
     let system = format!(
         "You write code and text artifacts to a precise specification. Reply with the artifact{lang} \
 only: no explanation, no markdown fences, no text before or after it. Follow the specification \
-exactly and completely."
+exactly and completely. Use the names and signatures the task gives."
     );
-    let mut user = spec.task.trim().to_string();
-    if let Some(ctx) = spec.context {
-        user.push_str("\n\nContext:\n");
-        user.push_str(ctx);
+    let task = spec.task.trim();
+    if spec.context.is_none() && spec.files.is_empty() && output.is_none() {
+        return vec![
+            Message::new("system", system),
+            Message::new("user", task.to_string()),
+        ];
     }
+    let mut user = String::new();
     if !spec.files.is_empty() {
-        user.push_str("\n\nFiles:");
+        user.push_str("Files to read (for reference; do not copy them into your answer):");
         user.push_str(spec.files);
+        user.push_str("\n\n");
+    }
+    if let Some(ctx) = spec.context {
+        user.push_str("Context (for reference; do not copy it into your answer):\n");
+        user.push_str(ctx.trim_end());
+        user.push_str("\n\n");
+    }
+    user.push_str("Task:\n");
+    user.push_str(task);
+    user.push_str("\n\n");
+    match output {
+        Some(path) => user.push_str(&format!(
+            "Now write {}{lang}: reply with its complete content only.",
+            path.trim()
+        )),
+        None => user.push_str(&format!("Reply with the new artifact{lang} only.")),
     }
     vec![Message::new("system", system), Message::new("user", user)]
 }
@@ -149,6 +172,15 @@ fn quote_around(result: &str, problem: &str) -> Option<String> {
     Some(format!("{fence}\n{body}\n{fence}"))
 }
 
+/// What a repair turn adds when the check failed on the answer's shape rather than its code:
+/// `found` names the fence or explanation line ([`crate::clean::shape_fault`]).
+pub(crate) fn shape_note(found: &str) -> String {
+    format!(
+        "Your answer has {found} where code was expected: reply with only the code, no fences, \
+no explanation."
+    )
+}
+
 /// The request body of a streamed chat completion.
 pub(crate) fn body(
     cfg: &Config,
@@ -190,27 +222,87 @@ mod tests {
 
     #[test]
     fn carries_task_context_files_and_language() {
-        let m = messages(&Spec {
-            task: " write f ",
-            context: Some("def g(): pass"),
-            language: Some("python"),
-            files: "\n--- a.py ---\nx",
-        });
+        let m = messages(
+            &Spec {
+                task: " write f ",
+                context: Some("def g(): pass"),
+                language: Some("python"),
+                files: "\n\n### a.py\n```\nx\n```",
+            },
+            None,
+        );
         assert!(m[0].content.contains("in python"));
         assert_eq!(
             m[1].content,
-            "write f\n\nContext:\ndef g(): pass\n\nFiles:\n--- a.py ---\nx"
+            "Files to read (for reference; do not copy them into your answer):\n\n### a.py\n```\nx\n```\n\n\
+Context (for reference; do not copy it into your answer):\ndef g(): pass\n\n\
+Task:\nwrite f\n\nReply with the new artifact in python only."
         );
     }
 
     #[test]
-    fn a_repair_turn_carries_the_answer_and_the_checkers_message() {
-        let first = messages(&Spec {
-            task: "t",
+    fn the_file_written_and_the_files_only_read_are_unmistakable() {
+        // A test file came back as a copy of the module it was to test.
+        let m = messages(
+            &Spec {
+                task: "Write pytest tests for add in calc.py: add(2, 3) == 5.",
+                context: Some("import with: from calc import add"),
+                language: Some("python"),
+                files: "\n\n### calc.py\n```\ndef add(a, b):\n    return a + b\n```",
+            },
+            Some("tests/test_calc.py"),
+        );
+        let user = &m[1].content;
+        let at = |s: &str| user.find(s).unwrap_or_else(|| panic!("{s:?} in {user}"));
+        assert!(at("do not copy") < at("### calc.py"), "{user}");
+        // The task comes after what is only read, and the file to write closes the message.
+        assert!(at("### calc.py") < at("Write pytest tests"), "{user}");
+        assert!(
+            at("from calc import add") < at("Write pytest tests"),
+            "{user}"
+        );
+        let last = user.lines().last().unwrap_or("");
+        assert!(
+            last.contains("tests/test_calc.py") && last.contains("python"),
+            "{last}"
+        );
+        assert!(
+            m[0].content.contains("names and signatures"),
+            "{}",
+            m[0].content
+        );
+    }
+
+    #[test]
+    fn a_bare_task_is_sent_as_it_is() {
+        let spec = Spec {
+            task: " write f ",
             context: None,
             language: None,
             files: "",
-        });
+        };
+        assert_eq!(messages(&spec, None)[1].content, "write f");
+        let m = messages(&spec, Some("f.py"));
+        assert!(
+            m[1].content.starts_with("Task:\nwrite f\n\n"),
+            "{}",
+            m[1].content
+        );
+        let last = m[1].content.lines().last().unwrap_or("");
+        assert!(last.starts_with("Now write f.py:"), "{last}");
+    }
+
+    #[test]
+    fn a_repair_turn_carries_the_answer_and_the_checkers_message() {
+        let first = messages(
+            &Spec {
+                task: "t",
+                context: None,
+                language: None,
+                files: "",
+            },
+            None,
+        );
         let m = repair(
             first,
             "def f(:\n",
@@ -222,6 +314,13 @@ mod tests {
         assert_eq!(m[2].content, "def f(:\n");
         assert!(m[3].content.contains("line 1, col 7: missing ')'"));
         assert!(m[3].content.contains("whole corrected artifact"));
+    }
+
+    #[test]
+    fn a_shape_note_names_what_was_found_and_asks_for_the_code_alone() {
+        let note = shape_note("a markdown fence line (```python)");
+        assert!(note.contains("a markdown fence line (```python)"), "{note}");
+        assert!(note.ends_with("reply with only the code, no fences, no explanation."));
     }
 
     #[test]
