@@ -228,6 +228,28 @@ impl Backend {
         )
     }
 
+    /// The server root (the base URL without `/v1`), where llama.cpp's `/props`, Ollama's `/api`
+    /// and LM Studio's `/api/v0` live.
+    pub(crate) fn root_url(&self) -> &str {
+        &self.root
+    }
+
+    /// A quick JSON look-up (`GET`, or `POST` with `body`): `None` for any failure, since the
+    /// callers ask several servers' endpoints and only one of them will answer.
+    pub(crate) async fn lookup(
+        &self,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Option<serde_json::Value> {
+        let req = match body {
+            None => self.get(url),
+            Some(b) => self.auth(self.http.post(url).timeout(LOOKUP_TIMEOUT).json(b)),
+        };
+        let resp = req.send().await.ok()?;
+        let body = read_ok_body(resp).await.ok()?;
+        serde_json::from_slice(&body).ok()
+    }
+
     /// Sends a streamed chat completion; returns once the response headers are in.
     pub(crate) async fn chat(&self, body: &serde_json::Value) -> Result<ChatStream, BackendError> {
         let url = format!("{}/chat/completions", self.base);

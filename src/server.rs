@@ -269,12 +269,14 @@ impl Server {
                     .map(str::to_string)
                     .or_else(|| quality.clone());
                 record.ok = true;
-                let text = models::render(
+                let mut text = models::render(
                     &ids,
                     running.as_deref(),
                     quality.as_deref(),
                     fast.as_deref(),
                 );
+                text.push_str(&engine.windows_line(quality.as_deref(), fast.as_deref()).await);
+                text.push('\n');
                 CallToolResult::success(vec![ContentBlock::text(text)])
             }
             Err(e) => {

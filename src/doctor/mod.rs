@@ -87,6 +87,7 @@ pub async fn run(cfg: Config, cmd: &DoctorCmd) -> ExitCode {
             found.quality.as_deref(),
             &mut report,
         );
+        report.note(engine.windows_line(found.quality.as_deref(), found.fast.as_deref()).await);
         if cmd.no_generate {
             report.note("test generation skipped (--no-generate)");
         } else {

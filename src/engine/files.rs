@@ -233,16 +233,20 @@ impl Engine {
         );
         record.language = language.as_ref().map(|l| l.name().to_string());
         let mode = edit::mode_for(&src.content);
-        let messages = prompt::edit_messages(
-            &prompt::Spec {
-                task: &f.task,
-                context: req.context.as_deref().filter(|c| !c.trim().is_empty()),
-                language: language.as_ref().map(Language::name),
-                files,
-            },
-            edit::instructions(mode),
-            &edit::file_section(&src.path, &src.content),
-        );
+        let section = edit::file_section(&src.path, &src.content);
+        let build = |files: &str| {
+            prompt::edit_messages(
+                &prompt::Spec {
+                    task: &f.task,
+                    context: req.context.as_deref().filter(|c| !c.trim().is_empty()),
+                    language: language.as_ref().map(Language::name),
+                    files,
+                },
+                edit::instructions(mode),
+                &section,
+            )
+        };
+        let answer = crate::context::edit_answer_room(&src.content, mode);
         let shape = match mode {
             edit::Mode::WholeFile => Shape::WholeEdit {
                 original: &src.content,
@@ -257,11 +261,13 @@ impl Engine {
             ..CodeRequest::default()
         };
         let checked = self
-            .produce(
+            .produce_fitting(
                 &one,
                 shape,
                 language.as_ref(),
-                messages,
+                files,
+                Some(answer),
+                build,
                 super::MAX_WRITTEN_CHARS,
                 progress,
                 ct,

@@ -254,23 +254,28 @@ impl Engine {
             }
             _ => String::new(),
         };
-        let messages = prompt::messages(&prompt::Spec {
-            task: &req.task,
-            context: req.context(),
-            language: language.as_ref().map(Language::name),
-            files: &files,
-        });
+        let build = |files: &str| {
+            prompt::messages(&prompt::Spec {
+                task: &req.task,
+                context: req.context(),
+                language: language.as_ref().map(Language::name),
+                files,
+            })
+        };
         let cap = if req.output_path().is_some() {
             MAX_WRITTEN_CHARS
         } else {
             self.cfg.max_output_chars
         };
+        // The prompt is fitted to the model's window first (crate::context).
         let checked = self
-            .produce(
+            .produce_fitting(
                 req,
                 Shape::Whole,
                 language.as_ref(),
-                messages,
+                &files,
+                req.max_tokens,
+                build,
                 cap,
                 progress,
                 ct,
@@ -401,6 +406,17 @@ impl Engine {
                 Ok(g) => g,
                 Err(f) => return Err(self.explain_missing_model(f, model).await),
             };
+            // An answer cut at the token limit is continued while the window has room.
+            let generation = self
+                .continue_cut(
+                    generation,
+                    &messages,
+                    req.tier,
+                    req.max_tokens,
+                    &call,
+                    record,
+                )
+                .await?;
             record.finish_reason = generation.finish_reason.clone();
             let artifact = self.accept(&generation, model, req, language, cap, record)?;
             let problem = match shape.apply(&artifact, &generation.content) {
@@ -463,11 +479,15 @@ set LOCAL_LLM_THINK=off for mechanical work, or raise max_tokens",
             return Err(Failure::new(
                 Reason::Truncated,
                 format!(
-                    "{model} stopped at the token limit after {} tokens{}; ask for less or raise max_tokens",
+                    "{model} stopped at the token limit after {} tokens{}{}; ask for less or raise max_tokens",
                     g.completion_tokens,
                     req.max_tokens
                         .map(|n| format!(" (max_tokens {n})"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    match record.continued {
+                        0 => String::new(),
+                        n => format!(", continued {n} times"),
+                    }
                 ),
             ));
         }
@@ -554,8 +574,12 @@ pub(crate) fn footer(escalated_from: Option<Tier>, tier: Tier, record: &UsageRec
         1 => " · 1 repair".to_string(),
         n => format!(" · {n} repairs"),
     };
+    let continued = match record.continued {
+        0 => String::new(),
+        n => format!(" · continued {n}"),
+    };
     format!(
-        "[local-executor ok · {tier} · {}{} tok out · {checks}{repairs}]",
+        "[local-executor ok · {tier} · {}{} tok out · {checks}{repairs}{continued}]",
         if record.usage_estimated { "~" } else { "" },
         record.completion_tokens,
     )
