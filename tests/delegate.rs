@@ -185,10 +185,12 @@ async fn reasoning_content_is_dropped_and_backend_usage_is_recorded() {
 #[tokio::test]
 async fn delegate_code_reports_truncation_as_delegation_failed() {
     let mock = Mock::start(&["m"]).await;
-    mock.push(Reply::tokens(&["def f(", "a, b"], "length"));
+    mock.always(Reply::tokens(&["def f(", "a, b"], "length"));
     let h = Harness::start(&mock, &[]).await;
     let (text, line) = failed_with(h, json!({"task": "x", "max_tokens": 2}), "truncated").await;
     assert!(text.contains("max_tokens 2"), "{text}");
+    // The first answer and the two continuations it was given.
+    assert_eq!(mock.chats().len(), 3);
     assert_eq!(mock.chats()[0].body["max_tokens"], 2);
     assert_eq!(line["finish_reason"], "length");
 }
@@ -516,7 +518,9 @@ async fn list_local_models_marks_tiers_loaded_state_and_unsuited_models() {
          tiny-1b · not loaded\n\
          qwen2.5-vl-7b · not loaded · warning: vision model, unsuited to code\n\
          coder-iq2_xxs · not loaded · warning: ultra-low quant, unsuited to code\n\
-         warning: the fast model gone is not served by the backend\n"
+         warning: the fast model gone is not served by the backend\n\
+         context window: quality (coder-30b-q8_0) 4096 tokens (default; set LOCAL_LLM_CONTEXT_QUALITY) · \
+         fast (gone) 4096 tokens (default; set LOCAL_LLM_CONTEXT_FAST)\n"
     );
     let lines = h.stop().await;
     let line = only_line(&lines);
