@@ -275,8 +275,13 @@ impl Server {
                     quality.as_deref(),
                     fast.as_deref(),
                 );
-                text.push_str(&engine.windows_line(quality.as_deref(), fast.as_deref()).await);
-                text.push('\n');
+                if let Some(line) = engine
+                    .windows_line(quality.as_deref(), fast.as_deref())
+                    .await
+                {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
                 CallToolResult::success(vec![ContentBlock::text(text)])
             }
             Err(e) => {

@@ -103,7 +103,10 @@ async fn ollamas_num_ctx_and_llama_swaps_upstream_say_the_window() {
     mock.push(Reply::text("def f():\n    return 1\n"));
     let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "coder")]).await;
     let r = h
-        .call("delegate_code", json!({"task": "write f", "language": "python"}))
+        .call(
+            "delegate_code",
+            json!({"task": "write f", "language": "python"}),
+        )
         .await;
     assert!(!is_error(&r), "{}", text_of(&r));
     let lines = h.stop().await;
@@ -292,7 +295,10 @@ async fn continuation_that_keeps_being_cut_ends_truncated_with_the_attempts_coun
     mock.always(Reply::tokens(&["x = [1,"], "length"));
     let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "m")]).await;
     let r = h
-        .call("delegate_code", json!({"task": "write x", "max_tokens": 4}))
+        .call(
+            "delegate_code",
+            json!({"task": "write x", "language": "python", "max_tokens": 4}),
+        )
         .await;
     let text = text_of(&r);
     assert!(text.starts_with("DELEGATION_FAILED (truncated)"), "{text}");

@@ -1,4 +1,4 @@
-//! An answer cut at the token limit (`finish_reason: length`) is continued rather than sent back
+//! A code answer cut at the token limit (`finish_reason: length`) is continued rather than sent back
 //! to the planner: the model gets its partial answer back and a turn asking for the rest from
 //! the exact point it stopped, the parts are joined without repeating the seam, and the joined
 //! answer is then cleaned and checked as any other. At most `LOCAL_EXECUTOR_CONTINUATIONS` times,
@@ -9,6 +9,7 @@
 //! new turn, and vLLM needs its own `continue_final_message` flag; a turn works on all of them.
 
 use super::{DEFAULT_ANSWER_ROOM, estimate_messages};
+use crate::check::Language;
 use crate::config::Tier;
 use crate::engine::Engine;
 use crate::engine::generate::{Call, Generation};
@@ -35,10 +36,16 @@ impl Engine {
         messages: &[Message],
         tier: Tier,
         max_tokens: Option<u32>,
+        language: Option<&Language>,
         call: &Call<'_>,
         record: &mut UsageRecord,
     ) -> Result<Generation, Failure> {
-        let mut left = self.cfg.continuations;
+        // Code is continued; a call without a language (a one-token probe, free text) is not.
+        let mut left = if language.is_some() {
+            self.cfg.continuations
+        } else {
+            0
+        };
         while left > 0 && g.finish_reason.as_deref() == Some("length") {
             let answer = without_think(&g.content);
             if answer.trim().is_empty() {
@@ -79,11 +86,13 @@ impl Engine {
 
 /// The answer without a leading `<think>` block, which is not part of it.
 fn without_think(content: &str) -> &str {
-    let t = content.trim_start();
-    match t.strip_prefix("<think>").and_then(|r| r.split_once("</think>")) {
-        Some((_, after)) => after.trim_start_matches('\n'),
-        None => content,
-    }
+    let Some(thought) = content.trim_start().strip_prefix("<think>") else {
+        return content;
+    };
+    // An unclosed block is all thought: there is no answer to continue.
+    thought
+        .split_once("</think>")
+        .map_or("", |(_, after)| after.trim_start_matches('\n'))
 }
 
 /// The conversation, the cut answer, and the turn asking for the rest.
@@ -161,5 +170,6 @@ mod tests {
         assert!(m[1].content.ends_with("ended with:\nl2\nl3\nl4"));
         assert_eq!(without_think("<think>hm</think>\ncode"), "code");
         assert_eq!(without_think("code"), "code");
+        assert_eq!(without_think("<think>still thinking"), "");
     }
 }

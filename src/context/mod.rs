@@ -22,9 +22,9 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;
+use crate::check::Language;
 use crate::config::Tier;
 use crate::engine::prompt::Message;
-use crate::check::Language;
 use crate::engine::{Checked, Engine, ProgressTx, Shape, cancelled};
 use crate::failure::{Failure, Reason};
 use crate::request::CodeRequest;
@@ -222,7 +222,10 @@ impl Engine {
             }
         };
         let setting = match tier {
-            Tier::Quality => self.cfg.context_quality.map(|n| (n, "LOCAL_LLM_CONTEXT_QUALITY")),
+            Tier::Quality => self
+                .cfg
+                .context_quality
+                .map(|n| (n, "LOCAL_LLM_CONTEXT_QUALITY")),
             Tier::Fast => self
                 .cfg
                 .context_fast
@@ -402,7 +405,11 @@ impl Engine {
 impl Engine {
     /// `context window: quality (m) 8192 tokens (llama.cpp /props) · fast (n) …`, for
     /// `list_local_models` and `doctor`; asks nothing that would load a model.
-    pub(crate) async fn windows_line(&self, quality: Option<&str>, fast: Option<&str>) -> String {
+    pub(crate) async fn windows_line(
+        &self,
+        quality: Option<&str>,
+        fast: Option<&str>,
+    ) -> Option<String> {
         let mut parts = Vec::new();
         if let Some(q) = quality {
             let w = self.window(Tier::Quality, q, false).await;
@@ -412,10 +419,7 @@ impl Engine {
             let w = self.window(Tier::Fast, f, false).await;
             parts.push(format!("fast ({f}) {}", w.describe(Tier::Fast)));
         }
-        if parts.is_empty() {
-            return "context window: no model to ask".to_string();
-        }
-        format!("context window: {}", parts.join(" · "))
+        (!parts.is_empty()).then(|| format!("context window: {}", parts.join(" · ")))
     }
 }
 

@@ -181,12 +181,26 @@ pub fn outline(lang: Lang, text: &str) -> Option<String> {
 /// A node that has a body of code: a function, method, constructor, lambda or closure (and not a
 /// call of one, its type or its signature).
 fn is_function(kind: &str) -> bool {
-    let named = ["function", "method", "constructor", "lambda", "closure", "func_literal"]
-        .iter()
-        .any(|w| kind.contains(w));
-    let not = ["call", "type", "signature", "invocation", "reference", "declarator"]
-        .iter()
-        .any(|w| kind.contains(w));
+    let named = [
+        "function",
+        "method",
+        "constructor",
+        "lambda",
+        "closure",
+        "func_literal",
+    ]
+    .iter()
+    .any(|w| kind.contains(w));
+    let not = [
+        "call",
+        "type",
+        "signature",
+        "invocation",
+        "reference",
+        "declarator",
+    ]
+    .iter()
+    .any(|w| kind.contains(w));
     named && !not
 }
 

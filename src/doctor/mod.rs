@@ -87,11 +87,16 @@ pub async fn run(cfg: Config, cmd: &DoctorCmd) -> ExitCode {
             found.quality.as_deref(),
             &mut report,
         );
-        report.note(engine.windows_line(found.quality.as_deref(), found.fast.as_deref()).await);
         if cmd.no_generate {
             report.note("test generation skipped (--no-generate)");
         } else {
             model::check_generation(&engine, &found, &mut report).await;
+        }
+        if let Some(l) = engine
+            .windows_line(found.quality.as_deref(), found.fast.as_deref())
+            .await
+        {
+            report.note(l)
         }
         backend::check_llama_swap(&engine.backend, &cfg, &mut report).await;
     } else {

@@ -413,6 +413,7 @@ impl Engine {
                     &messages,
                     req.tier,
                     req.max_tokens,
+                    language,
                     &call,
                     record,
                 )

@@ -182,7 +182,11 @@ impl Mock {
     /// Serves this JSON at `path` (any method; the query is ignored), as llama.cpp's `/props`
     /// or `/tokenize`, llama-swap's `/upstream/<model>/props` or Ollama's `/api/show` would.
     pub fn route(&self, path: &str, v: Value) {
-        self.state.lock().unwrap().routes.push((path.to_string(), v));
+        self.state
+            .lock()
+            .unwrap()
+            .routes
+            .push((path.to_string(), v));
     }
 
     pub fn seen(&self) -> Vec<Seen> {
