@@ -109,6 +109,16 @@ pub(crate) fn sections(files: &str) -> Option<Vec<Section>> {
     Some(out)
 }
 
+/// Every file of a framed context text reduced; `None` when the text is not framed. What the
+/// retry after a backend's "context exceeded" sends, and what the benchmark times.
+pub fn reduce_all(files: &str) -> Option<String> {
+    let sections: Vec<Section> = sections(files)?
+        .into_iter()
+        .map(|s| s.reduced().unwrap_or(s))
+        .collect();
+    Some(render(&sections))
+}
+
 pub(crate) fn render(sections: &[Section]) -> String {
     let mut out = String::new();
     for s in sections {
