@@ -142,7 +142,7 @@ pub(crate) fn head(text: &str) -> String {
         out = text.chars().take(HEAD_CHARS).collect();
         out.push('\n');
     }
-    out.push_str("…");
+    out.push('…');
     out
 }
 
