@@ -308,3 +308,46 @@ async fn continuation_that_keeps_being_cut_ends_truncated_with_the_attempts_coun
     assert_eq!(lines[0]["continued"], 2);
     assert_eq!(lines[0]["reason"], "truncated");
 }
+
+#[tokio::test]
+async fn an_edit_fits_its_context_files_around_the_file_it_changes() {
+    let mock = Mock::start(&["m"]).await;
+    mock.route(
+        "/props",
+        json!({"default_generation_settings": {"n_ctx": 4096}}),
+    );
+    mock.push(Reply::text("def g(x):\n    return f0(x) + 1\n"));
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_EXECUTOR_ALLOW_WRITE", "1"),
+        ],
+    )
+    .await;
+    std::fs::write(h.workspace.path().join("big.py"), module(60)).unwrap();
+    std::fs::write(
+        h.workspace.path().join("g.py"),
+        "def g(x):\n    return f0(x)\n",
+    )
+    .unwrap();
+    let r = h
+        .call(
+            "delegate_files",
+            json!({"files": [{"path": "g.py", "task": "add one to what g returns"}],
+                   "context_files": ["big.py"]}),
+        )
+        .await;
+    assert!(!is_error(&r), "{}", text_of(&r));
+    let user = user_message(&mock.chats()[0]);
+    // The context file is outlined; the file being changed is sent whole.
+    assert!(user.contains("### big.py (reduced to an outline"), "{user}");
+    assert!(user.contains("return f0(x)"), "{user}");
+    assert_eq!(
+        std::fs::read_to_string(h.workspace.path().join("g.py")).unwrap(),
+        "def g(x):\n    return f0(x) + 1\n"
+    );
+    let lines = h.stop().await;
+    assert_eq!(lines[0]["context_window"], 4096);
+    assert_eq!(lines[0]["context_reduced"], 1);
+}

@@ -193,6 +193,9 @@ fn merge(call: &mut UsageRecord, file: &UsageRecord) {
     };
     call.attempts += file.attempts;
     call.repairs += file.repairs;
+    call.continued += file.continued;
+    call.context_reduced += file.context_reduced;
+    call.context_window = call.context_window.or(file.context_window);
     call.checks.extend(file.checks.iter().cloned());
     call.checked = if call.output_chars == file.output_chars {
         file.checked

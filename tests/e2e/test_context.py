@@ -61,7 +61,7 @@ def test_a_small_max_tokens_is_continued(binary, server_env, tmp_path, ledger):
             binary,
             server_env,
             errlog,
-            {"task": PYTHON_TASK, "language": "python", "max_tokens": 12},
+            {"task": PYTHON_TASK, "language": "python", "max_tokens": 8},
         )
     ledger.expect_result("delegate_code", result, CLIENT)
     text = result_text(result)
