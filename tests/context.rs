@@ -351,3 +351,48 @@ async fn an_edit_fits_its_context_files_around_the_file_it_changes() {
     assert_eq!(lines[0]["context_window"], 4096);
     assert_eq!(lines[0]["context_reduced"], 1);
 }
+
+#[tokio::test]
+async fn a_whole_file_answer_too_big_for_the_window_is_asked_as_blocks_and_the_receipt_says_so() {
+    let mock = Mock::start(&["m"]).await;
+    mock.route(
+        "/props",
+        json!({"default_generation_settings": {"n_ctx": 8192}}),
+    );
+    // 40 wide lines: few enough for a whole-file answer, too many tokens for half the window.
+    let wide: String = (0..40)
+        .map(|i| format!("ROW_{i} = \"{}\"\n", "x".repeat(300)))
+        .collect();
+    let row0 = wide.lines().next().unwrap().to_string();
+    mock.push(Reply::text(&format!(
+        "<<<<<<< SEARCH\n{row0}\n=======\n{}\n>>>>>>> REPLACE\n",
+        row0.replace("= \"x", "= \"y")
+    )));
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_EXECUTOR_ALLOW_WRITE", "1"),
+        ],
+    )
+    .await;
+    std::fs::write(h.workspace.path().join("rows.py"), &wide).unwrap();
+    let r = h
+        .call(
+            "delegate_files",
+            json!({"files": [{"path": "rows.py", "task": "start ROW_0 with y"}]}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(!is_error(&r), "{text}");
+    let system = mock.chats()[0].body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(system.contains("SEARCH/REPLACE"), "{system}");
+    assert!(
+        text.contains("whole file would not fit the model's window"),
+        "{text}"
+    );
+    h.stop().await;
+}

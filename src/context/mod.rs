@@ -423,6 +423,37 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// How an edit of `content` is asked of `tier`'s model: as `edit::mode_for` picks, except
+    /// that a whole-file answer that would take more than half the window is asked as blocks
+    /// (`true` then, for the receipt to say so).
+    pub(crate) async fn edit_mode(
+        &self,
+        tier: Tier,
+        content: &str,
+        ct: &CancellationToken,
+    ) -> Result<(crate::edit::Mode, bool), Failure> {
+        let mode = crate::edit::mode_for(content);
+        if mode != crate::edit::Mode::WholeFile {
+            return Ok((mode, false));
+        }
+        let model = tokio::select! {
+            biased;
+            _ = ct.cancelled() => return Err(cancelled()),
+            m = self.resolve_model(tier) => m?,
+        };
+        let window = self.window(tier, &model, true).await;
+        if edit_answer_room(content, mode) > window.tokens / 2 {
+            return Ok((crate::edit::Mode::Blocks, true));
+        }
+        Ok((mode, false))
+    }
+}
+
+/// The line a receipt gets when an edit was asked as blocks because the window is small.
+pub(crate) const BLOCKS_FOR_WINDOW: &str =
+    "(asked as SEARCH/REPLACE blocks: the whole file would not fit the model's window)";
+
 /// The room the answer of an edit needs: a whole file comes back whole (the file's tokens and a
 /// fifth more for the change); blocks carry only the changed lines with a few around them, so a
 /// quarter of the file, and never less than the default room.

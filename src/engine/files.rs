@@ -235,7 +235,8 @@ impl Engine {
             Some(&src.path),
         );
         record.language = language.as_ref().map(|l| l.name().to_string());
-        let mode = edit::mode_for(&src.content);
+        // A whole-file answer too big for the model's window is asked as blocks.
+        let (mode, narrowed) = self.edit_mode(req.tier, &src.content, ct).await?;
         let section = edit::file_section(&src.path, &src.content);
         let build = |files: &str| {
             prompt::edit_messages(
@@ -285,7 +286,10 @@ impl Engine {
         record.bytes_written = Some(new.len() as u64);
         record.output_chars = new.chars().count() as u64;
         record.disk_chars = diff.added_chars as u64;
-        let receipt = edit::receipt(&src.path, &diff);
+        let mut receipt = edit::receipt(&src.path, &diff);
+        if narrowed {
+            receipt = format!("{receipt}\n{}", crate::context::BLOCKS_FOR_WINDOW);
+        }
         let footer = super::footer(checked.escalated_from, req.tier, record);
         Ok(Delivered {
             artifact: receipt,
