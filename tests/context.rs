@@ -396,3 +396,41 @@ async fn a_whole_file_answer_too_big_for_the_window_is_asked_as_blocks_and_the_r
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn llama_cpps_tokenize_decides_when_the_estimate_does_not_fit() {
+    let mock = Mock::start(&["m"]).await;
+    mock.route(
+        "/props",
+        json!({"default_generation_settings": {"n_ctx": 2048}}),
+    );
+    // The estimate errs high; the server's own count says the prompt fits.
+    mock.route("/tokenize", json!({"tokens": vec![1; 900]}));
+    mock.push(Reply::text("def g(x):\n    return f0(x)\n"));
+    let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "m")]).await;
+    std::fs::write(h.workspace.path().join("big.py"), module(40)).unwrap();
+    let r = h
+        .call(
+            "delegate_code",
+            json!({"task": "write g", "language": "python",
+                   "context_files": ["big.py"], "max_tokens": 512}),
+        )
+        .await;
+    assert!(!is_error(&r), "{}", text_of(&r));
+    let asked = mock
+        .seen()
+        .into_iter()
+        .find(|s| s.path == "/tokenize")
+        .expect("the prompt was counted by the server");
+    assert!(
+        asked.body["content"]
+            .as_str()
+            .unwrap()
+            .contains("x = x + 3")
+    );
+    let user = user_message(&mock.chats()[0]);
+    assert!(user.contains("x = x + 3"), "sent whole");
+    assert!(!user.contains("(reduced to"), "{user}");
+    let lines = h.stop().await;
+    assert!(lines[0].get("context_reduced").is_none(), "{}", lines[0]);
+}
