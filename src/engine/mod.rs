@@ -689,6 +689,19 @@ mod tests {
     }
 
     #[test]
+    fn a_continued_answer_says_so_in_the_footer() {
+        let record = UsageRecord {
+            completion_tokens: 900,
+            continued: 1,
+            ..UsageRecord::default()
+        };
+        assert_eq!(
+            footer(None, Tier::Quality, &record),
+            "[local-executor ok · quality · 900 tok out · unchecked · continued 1]"
+        );
+    }
+
+    #[test]
     fn only_the_models_own_failures_escalate() {
         assert!(escalates(Reason::InvalidOutput));
         assert!(escalates(Reason::Timeout));
