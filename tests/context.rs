@@ -96,6 +96,24 @@ async fn ollamas_num_ctx_and_llama_swaps_upstream_say_the_window() {
     );
     let text = listed(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "qwen")]).await;
     assert!(text.contains("12288 tokens (Ollama num_ctx)"), "{text}");
+    // A loaded model's window, as `ollama ps` shows it, wins.
+    mock.route(
+        "/api/ps",
+        json!({"models": [{"name": "qwen:latest", "model": "qwen:latest", "context_length": 8192}]}),
+    );
+    let text = listed(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "qwen")]).await;
+    assert!(text.contains("8192 tokens (Ollama /api/ps)"), "{text}");
+    // The length a model was trained for is not the window Ollama runs it with.
+    let mock = Mock::start(&["qwen"]).await;
+    mock.route(
+        "/api/show",
+        json!({"parameters": "stop \"<|im_end|>\"", "model_info": {"qwen2.context_length": 32768}}),
+    );
+    let text = listed(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "qwen")]).await;
+    assert!(
+        text.contains("quality (qwen) 4096 tokens (default;"),
+        "{text}"
+    );
 
     // llama-swap's upstream loads the model, so only a delegation asks it.
     let mock = Mock::start(&["coder"]).await;

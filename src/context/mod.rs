@@ -2,7 +2,7 @@
 //!
 //! The window of each model is learned once per process: from the backend where it says so
 //! (llama.cpp's `/props`, llama-swap's `/upstream/<model>/props`, vLLM's `max_model_len` in
-//! `/v1/models`, LM Studio's `/api/v0/models`, Ollama's `/api/show`), else from
+//! `/v1/models`, LM Studio's `/api/v0/models`, Ollama's `/api/ps` and `/api/show`), else from
 //! `LOCAL_LLM_CONTEXT_QUALITY` / `_FAST`, else a conservative [`DEFAULT_WINDOW`]; a setting smaller
 //! than the backend's figure wins, since the user may run fewer tokens than the model allows.
 //! Before a generation the prompt is counted (an estimate that errs high; llama.cpp's
@@ -85,8 +85,9 @@ fn cache() -> &'static Mutex<HashMap<(String, String), Probed>> {
 }
 
 /// Asks every kind of server at once; the first in this order that answers decides. With
-/// `may_load` false, llama-swap's upstream is not asked, since asking loads the model.
-async fn probe(backend: &Backend, model: &str, may_load: bool) -> Probed {
+/// `may_load` false, llama-swap's upstream is not asked, since asking loads the model. The flag
+/// says whether the answer may be kept: Ollama knows the window of a model only once it is loaded.
+async fn probe(backend: &Backend, model: &str, may_load: bool) -> (Probed, bool) {
     let root = backend.root_url();
     let base = backend.base_url();
     let props_url = reqwest::Url::parse_with_params(&format!("{root}/props"), [("model", model)])
@@ -96,7 +97,8 @@ async fn probe(backend: &Backend, model: &str, may_load: bool) -> Probed {
     let show = json!({ "model": model });
     let (up_url, list_url) = (format!("{upstream}/props"), format!("{base}/models"));
     let (lms_url, show_url) = (format!("{root}/api/v0/models"), format!("{root}/api/show"));
-    let (props, up, listed, lms, ollama) = tokio::join!(
+    let ps_url = format!("{root}/api/ps");
+    let (props, up, listed, lms, ollama, ps) = tokio::join!(
         backend.lookup(&props_url, None),
         async {
             if may_load {
@@ -108,7 +110,37 @@ async fn probe(backend: &Backend, model: &str, may_load: bool) -> Probed {
         backend.lookup(&list_url, None),
         backend.lookup(&lms_url, None),
         backend.lookup(&show_url, Some(&show)),
+        backend.lookup(&ps_url, None),
     );
+    (
+        decide(
+            model,
+            root,
+            &upstream,
+            props,
+            up,
+            listed,
+            lms,
+            ollama.clone(),
+            ps,
+        ),
+        ollama.is_none(),
+    )
+}
+
+/// The window the answers say, in order of trust.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    model: &str,
+    root: &str,
+    upstream: &str,
+    props: Option<Value>,
+    up: Option<Value>,
+    listed: Option<Value>,
+    lms: Option<Value>,
+    ollama: Option<Value>,
+    ps: Option<Value>,
+) -> Probed {
     if let Some(n) = props.as_ref().and_then(n_ctx) {
         return Some((n, "llama.cpp /props", Some(format!("{root}/tokenize"))));
     }
@@ -135,9 +167,26 @@ async fn probe(backend: &Backend, model: &str, may_load: bool) -> Probed {
             return Some((n, "LM Studio max_context_length", None));
         }
     }
+    // Ollama runs a model with the window `ollama ps` shows once it is loaded: its `num_ctx`
+    // parameter, else OLLAMA_CONTEXT_LENGTH, else a default set by the GPU's memory (4K under
+    // 24 GiB). The `context_length` of /api/show is what the model was trained for, not that.
+    let loaded = ps.as_ref().and_then(|v| {
+        v["models"].as_array()?.iter().find_map(|e| {
+            let named = [&e["name"], &e["model"]].iter().any(|n| {
+                n.as_str()
+                    .is_some_and(|n| n == model || n.strip_suffix(":latest") == Some(model))
+            });
+            if named {
+                number(&e["context_length"])
+            } else {
+                None
+            }
+        })
+    });
+    if let Some(n) = loaded {
+        return Some((n, "Ollama /api/ps", None));
+    }
     if let Some(v) = ollama {
-        // A model's own `num_ctx` parameter is what Ollama runs it with; `context_length` is
-        // what it was trained for, which Ollama's default context is usually smaller than.
         let num_ctx = v["parameters"].as_str().and_then(|p| {
             p.lines().find_map(|l| {
                 let mut w = l.split_whitespace();
@@ -148,13 +197,6 @@ async fn probe(backend: &Backend, model: &str, may_load: bool) -> Probed {
         });
         if let Some(n) = num_ctx {
             return Some((n, "Ollama num_ctx", None));
-        }
-        if let Some(n) = v["model_info"].as_object().and_then(|info| {
-            info.iter()
-                .find(|(k, _)| k.ends_with(".context_length"))
-                .and_then(|(_, v)| number(v))
-        }) {
-            return Some((n, "Ollama /api/show context_length", None));
         }
     }
     None
@@ -211,8 +253,8 @@ impl Engine {
         let probed = match cached {
             Some(p) => p,
             None => {
-                let p = probe(&self.backend, model, may_load).await;
-                if p.is_some() || may_load {
+                let (p, keep) = probe(&self.backend, model, may_load).await;
+                if p.is_some() || (may_load && keep) {
                     cache()
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
