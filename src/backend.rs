@@ -102,11 +102,24 @@ fn mentions_missing_model(message: &str) -> bool {
                 || m.contains("not available")))
 }
 
-// llama.cpp ("exceeds the available context size"), llama-cpp-python ("Requested tokens (n)
-// exceed context window of m"), vLLM and OpenAI ("maximum context length is n tokens").
+// What each backend says when a prompt does not fit its window (the engine then reduces the
+// context files once and retries, see crate::context):
+// - llama.cpp's server: 400 "the request exceeds the available context size, try increasing it"
+//   (type `exceed_context_size_error`); verified against its source and the mock tests.
+// - llama-cpp-python: 400 "Requested tokens (n) exceed context window of m" (code
+//   `context_length_exceeded`), non-streamed only; verified (scripts/backend.sh measured it).
+//   Streamed it ends an empty stream instead, which says nothing: the setting
+//   LOCAL_LLM_CONTEXT_QUALITY is what keeps prompts in its window.
+// - vLLM and OpenAI: "This model's maximum context length is n tokens. However, you requested
+//   m tokens …"; from their documentation and issues, not run here.
+// - Ollama: "the input length exceeds the context length" (with `truncate: false`; by default
+//   its chat endpoint cuts an overlong prompt silently); from its issues, not run here.
+// - LM Studio: "… the model is loaded with context length of only n tokens, which is not
+//   enough"; from its issues, not run here.
 fn mentions_context_overflow(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    m.contains("context size")
+    m.contains("context_length_exceeded")
+        || m.contains("context size")
         || m.contains("context window")
         || m.contains("context length")
         || m.contains("exceed_context")
@@ -226,6 +239,28 @@ impl Backend {
                 })
                 .collect(),
         )
+    }
+
+    /// The server root (the base URL without `/v1`), where llama.cpp's `/props`, Ollama's `/api`
+    /// and LM Studio's `/api/v0` live.
+    pub(crate) fn root_url(&self) -> &str {
+        &self.root
+    }
+
+    /// A quick JSON look-up (`GET`, or `POST` with `body`): `None` for any failure, since the
+    /// callers ask several servers' endpoints and only one of them will answer.
+    pub(crate) async fn lookup(
+        &self,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Option<serde_json::Value> {
+        let req = match body {
+            None => self.get(url),
+            Some(b) => self.auth(self.http.post(url).timeout(LOOKUP_TIMEOUT).json(b)),
+        };
+        let resp = req.send().await.ok()?;
+        let body = read_ok_body(resp).await.ok()?;
+        serde_json::from_slice(&body).ok()
     }
 
     /// Sends a streamed chat completion; returns once the response headers are in.
@@ -425,6 +460,18 @@ mod tests {
             status(400, "the request exceeds the available context size").reason(),
             Reason::ContextTooLarge
         );
+        for overflow in [
+            "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens",
+            "the input length exceeds the context length",
+            "Trying to keep the first 5133 tokens when context the overflows. However, the model is loaded with context length of only 4096 tokens, which is not enough.",
+            r#"{"code": "context_length_exceeded"}"#,
+        ] {
+            assert_eq!(
+                status(400, overflow).reason(),
+                Reason::ContextTooLarge,
+                "{overflow}"
+            );
+        }
         assert_eq!(status(500, "boom").reason(), Reason::HttpError);
         assert_eq!(
             BackendError::Reported("model \"x\" not found, try pulling it first".into()).reason(),

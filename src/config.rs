@@ -18,6 +18,7 @@ pub(crate) const DEFAULT_MAX_CONTEXT_BYTES: u64 = 1024 * 1024;
 pub(crate) const DEFAULT_MAX_DIFF_LINES: usize = 80;
 pub(crate) const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const DEFAULT_REPAIRS: u32 = 2;
+pub(crate) const DEFAULT_CONTINUATIONS: u32 = 2;
 
 /// Which configured model serves a call.
 #[derive(
@@ -84,6 +85,11 @@ pub struct Config {
     pub checks: Vec<CheckCommand>,
     pub check_timeout: Duration,
     pub repairs: u32,
+    /// The context window of each tier's model in tokens, when the user states it.
+    pub context_quality: Option<u32>,
+    pub context_fast: Option<u32>,
+    /// Continuations asked of a model whose answer stopped at the token limit.
+    pub continuations: u32,
 }
 
 // The key must never reach a log line, so Debug is written by hand.
@@ -130,6 +136,9 @@ impl Config {
             checks: Vec::new(),
             check_timeout: DEFAULT_CHECK_TIMEOUT,
             repairs: DEFAULT_REPAIRS,
+            context_quality: None,
+            context_fast: None,
+            continuations: DEFAULT_CONTINUATIONS,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod check;
 pub mod clean;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod doctor;
 pub mod edit;
 pub mod engine;

@@ -273,12 +273,19 @@ impl Server {
                     .map(str::to_string)
                     .or_else(|| quality.clone());
                 record.ok = true;
-                let text = models::render(
+                let mut text = models::render(
                     &ids,
                     running.as_deref(),
                     quality.as_deref(),
                     fast.as_deref(),
                 );
+                if let Some(line) = engine
+                    .windows_line(quality.as_deref(), fast.as_deref())
+                    .await
+                {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
                 CallToolResult::success(vec![ContentBlock::text(text)])
             }
             Err(e) => {

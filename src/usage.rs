@@ -72,6 +72,19 @@ pub struct UsageRecord {
     pub files: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files_failed: Option<u32>,
+    /// The model's context window in tokens, as the prompt was budgeted against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u32>,
+    /// Context files reduced to an outline or their head so that the prompt fit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub context_reduced: u32,
+    /// Continuations asked of an answer cut at the token limit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub continued: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One check's verdict on an artifact: `name` as the footer shows it (`python syntax`, `ruff`).

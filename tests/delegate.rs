@@ -542,7 +542,9 @@ async fn list_local_models_marks_tiers_loaded_state_and_unsuited_models() {
          tiny-1b · not loaded\n\
          qwen2.5-vl-7b · not loaded · warning: vision model, unsuited to code\n\
          coder-iq2_xxs · not loaded · warning: ultra-low quant, unsuited to code\n\
-         warning: the fast model gone is not served by the backend\n"
+         warning: the fast model gone is not served by the backend\n\
+         context window: quality (coder-30b-q8_0) 4096 tokens (default; set LOCAL_LLM_CONTEXT_QUALITY) · \
+         fast (gone) 4096 tokens (default; set LOCAL_LLM_CONTEXT_FAST)\n"
     );
     let lines = h.stop().await;
     let line = only_line(&lines);

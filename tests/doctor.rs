@@ -166,6 +166,7 @@ async fn doctor_passes_a_working_setup_and_prints_the_claude_mcp_add_line() {
                 format!("✔ fast model {FAST} is served"),
                 format!("✔ test generation on quality ({QUALITY}): answered in *"),
                 format!("✔ test generation on fast ({FAST}): answered in *"),
+                "– context window: *".into(),
                 format!("– llama-swap not detected (no {root}/running); fine for other backends"),
                 format!("✔ usage log {} is writable", d.usage()),
                 format!(
@@ -216,6 +217,7 @@ async fn doctor_adds_v1_detects_llama_swap_and_skips_generation_when_asked() {
 ✔ quality model not set: the first suitable model listed serves it ({QUALITY}); LOCAL_LLM_MODEL_QUALITY pins it
 ✔ fast model qwen2.5-vl-7b is served (warning: it looks like a vision model, unsuited to code)
 – test generation skipped (--no-generate)
+– context window: quality ({QUALITY}) 4096 tokens (default; set LOCAL_LLM_CONTEXT_QUALITY) · fast (qwen2.5-vl-7b) 4096 tokens (default; set LOCAL_LLM_CONTEXT_FAST)
 ✔ llama-swap detected at {root}/running: {QUALITY} (ready)
 ✔ usage log {usage} is writable
 ✔ workspace {ws}; writing files (delegate_files) is on, inside it only
@@ -552,6 +554,7 @@ async fn doctor_accepts_an_ollama_id_without_its_latest_tag_as_the_server_does()
                 "✔ fast model gemma3:latest is served".into(),
                 "✔ test generation on quality (qwen2.5-coder): answered in *".into(),
                 "✔ test generation on fast (gemma3:latest): answered in *".into(),
+                "– context window: *".into(),
                 "– llama-swap not detected*".into(),
                 "✔ usage log*".into(),
                 "✔ workspace*".into(),

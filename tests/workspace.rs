@@ -440,7 +440,8 @@ async fn invalid_output_is_not_written() {
 #[tokio::test]
 async fn a_truncated_artifact_is_not_written() {
     let mock = Mock::start(&["m"]).await;
-    mock.push(Reply::tokens(&["def f("], "length"));
+    // Every continuation is cut too.
+    mock.always(Reply::tokens(&["def f("], "length"));
     let h = Harness::start(&mock, &[MODEL, WRITE]).await;
     let r = h
         .call("write_file", json!({"task": "x", "output_path": "out.py"}))

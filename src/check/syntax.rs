@@ -31,8 +31,8 @@ pub(crate) fn has_grammar(lang: Lang) -> bool {
 }
 
 /// The grammar for `lang`. PHP has two: with `<?php` tags (text around them is HTML) and
-/// without, since models often leave the opening tag out.
-fn grammar(lang: Lang, text: &str) -> Option<tree_sitter::Language> {
+/// without, since models often leave the opening tag out. The context outline uses them too.
+pub(crate) fn grammar(lang: Lang, text: &str) -> Option<tree_sitter::Language> {
     let f = match lang {
         Lang::Python => tree_sitter_python::LANGUAGE,
         Lang::JavaScript => tree_sitter_javascript::LANGUAGE,

@@ -64,6 +64,14 @@ pub struct BackendArgs {
     /// Most backend calls in flight at once; the rest queue [default: unlimited].
     #[arg(long, env = "LOCAL_LLM_MAX_CONCURRENT")]
     pub max_concurrent: Option<usize>,
+    /// Context window of the quality model in tokens, for a backend that does not say
+    /// (llama-cpp-python); a backend's own figure wins when smaller [default: the backend's, else
+    /// 4096].
+    #[arg(long, env = "LOCAL_LLM_CONTEXT_QUALITY")]
+    pub context_quality: Option<u32>,
+    /// Context window of the fast model in tokens [default: as for the quality model].
+    #[arg(long, env = "LOCAL_LLM_CONTEXT_FAST")]
+    pub context_fast: Option<u32>,
 }
 
 /// The workspace: what may be read and written, and how much.
@@ -116,6 +124,9 @@ pub struct CheckArgs {
     /// Corrected answers asked of the model after a failed check.
     #[arg(long, env = "LOCAL_EXECUTOR_REPAIRS", default_value_t = config::DEFAULT_REPAIRS)]
     pub repairs: u32,
+    /// Continuations asked of a model whose code answer stopped at the token limit.
+    #[arg(long, env = "LOCAL_EXECUTOR_CONTINUATIONS", default_value_t = config::DEFAULT_CONTINUATIONS)]
+    pub continuations: u32,
 }
 
 /// Every setting: what the server, `delegate` and `doctor` use.
@@ -176,6 +187,8 @@ impl BackendArgs {
         cfg.temperature = self.temperature.0;
         cfg.no_think = self.think == Think::Off;
         cfg.max_concurrent = self.max_concurrent.filter(|n| *n > 0);
+        cfg.context_quality = self.context_quality.filter(|n| *n > 0);
+        cfg.context_fast = self.context_fast.filter(|n| *n > 0);
         Ok(())
     }
 }
@@ -212,6 +225,7 @@ impl CheckArgs {
         cfg.checks = merge_checks(&self.checks, std::env::vars_os())?;
         cfg.check_timeout = self.check_timeout;
         cfg.repairs = self.repairs;
+        cfg.continuations = self.continuations;
         Ok(())
     }
 }

@@ -100,6 +100,12 @@ pub async fn run(cfg: Config, cmd: &DoctorCmd) -> ExitCode {
         } else {
             model::check_generation(&engine, &found, &mut report).await;
         }
+        if let Some(l) = engine
+            .windows_line(found.quality.as_deref(), found.fast.as_deref())
+            .await
+        {
+            report.note(l)
+        }
         backend::check_llama_swap(&engine.backend, &cfg, &mut report).await;
     } else {
         report

@@ -191,6 +191,9 @@ fn merge(call: &mut UsageRecord, file: &UsageRecord) {
     };
     call.attempts += file.attempts;
     call.repairs += file.repairs;
+    call.continued += file.continued;
+    call.context_reduced += file.context_reduced;
+    call.context_window = call.context_window.or(file.context_window);
     call.checks.extend(file.checks.iter().cloned());
     call.checked = if call.output_chars == file.output_chars {
         file.checked
@@ -231,7 +234,7 @@ impl Engine {
             Some(&src.path),
         );
         record.language = language.as_ref().map(|l| l.name().to_string());
-        let mode = if req.overwrite {
+        let (mode, narrowed) = if req.overwrite {
             let chars = src.content.chars().count();
             if chars > edit::WHOLE_REWRITE_MAX_CHARS {
                 return Err(Failure::new(
@@ -243,20 +246,25 @@ impl Engine {
                     ),
                 ));
             }
-            edit::Mode::WholeFile
+            (edit::Mode::WholeFile, false)
         } else {
-            edit::mode_for(&src.content)
+            // A whole-file answer too big for the model's window is asked as blocks.
+            self.edit_mode(req.tier, &src.content, ct).await?
         };
-        let messages = prompt::edit_messages(
-            &prompt::Spec {
-                task: &f.task,
-                context: req.context.as_deref().filter(|c| !c.trim().is_empty()),
-                language: language.as_ref().map(Language::name),
-                files,
-            },
-            edit::instructions(mode),
-            &edit::file_section(&src.path, &src.content),
-        );
+        let section = edit::file_section(&src.path, &src.content);
+        let build = |files: &str| {
+            prompt::edit_messages(
+                &prompt::Spec {
+                    task: &f.task,
+                    context: req.context.as_deref().filter(|c| !c.trim().is_empty()),
+                    language: language.as_ref().map(Language::name),
+                    files,
+                },
+                edit::instructions(mode),
+                &section,
+            )
+        };
+        let answer = crate::context::edit_answer_room(&src.content, mode);
         let shape = match mode {
             edit::Mode::WholeFile => Shape::WholeEdit {
                 original: &src.content,
@@ -272,11 +280,13 @@ impl Engine {
             ..CodeRequest::default()
         };
         let checked = self
-            .produce(
+            .produce_fitting(
                 &one,
                 shape,
                 language.as_ref(),
-                messages,
+                files,
+                Some(answer),
+                build,
                 super::MAX_WRITTEN_CHARS,
                 progress,
                 ct,
@@ -291,7 +301,10 @@ impl Engine {
         record.bytes_written = Some(new.len() as u64);
         record.output_chars = new.chars().count() as u64;
         record.disk_chars = diff.added_chars as u64;
-        let receipt = edit::receipt(&src.path, &diff);
+        let mut receipt = edit::receipt(&src.path, &diff);
+        if narrowed {
+            receipt = format!("{receipt}\n{}", crate::context::BLOCKS_FOR_WINDOW);
+        }
         let footer = super::footer(checked.escalated_from, req.tier, record);
         Ok(Delivered {
             artifact: receipt,

@@ -298,26 +298,31 @@ impl Engine {
                 .edit(&file, &call, src, &files, progress, ct, record)
                 .await;
         }
-        let messages = prompt::messages(
-            &prompt::Spec {
-                task: &req.task,
-                context: req.context(),
-                language: language.as_ref().map(Language::name),
-                files: &files,
-            },
-            req.output_path(),
-        );
+        let build = |files: &str| {
+            prompt::messages(
+                &prompt::Spec {
+                    task: &req.task,
+                    context: req.context(),
+                    language: language.as_ref().map(Language::name),
+                    files,
+                },
+                req.output_path(),
+            )
+        };
         let cap = if req.output_path().is_some() {
             MAX_WRITTEN_CHARS
         } else {
             self.cfg.max_output_chars
         };
+        // The prompt is fitted to the model's window first (crate::context).
         let checked = self
-            .produce(
+            .produce_fitting(
                 req,
                 Shape::Whole,
                 language.as_ref(),
-                messages,
+                &files,
+                req.max_tokens,
+                build,
                 cap,
                 progress,
                 ct,
@@ -448,6 +453,18 @@ impl Engine {
                 Ok(g) => g,
                 Err(f) => return Err(self.explain_missing_model(f, model).await),
             };
+            // An answer cut at the token limit is continued while the window has room.
+            let generation = self
+                .continue_cut(
+                    generation,
+                    &messages,
+                    req.tier,
+                    req.max_tokens,
+                    language,
+                    &call,
+                    record,
+                )
+                .await?;
             record.finish_reason = generation.finish_reason.clone();
             let artifact = self.accept(&generation, model, req, (shape, language), cap, record)?;
             let (problem, result) = match shape.apply(&artifact, &generation.content, language) {
@@ -536,11 +553,15 @@ set LOCAL_LLM_THINK=off for mechanical work, or raise max_tokens",
             return Err(Failure::new(
                 Reason::Truncated,
                 format!(
-                    "{model} stopped at the token limit after {} tokens{}; ask for less or raise max_tokens",
+                    "{model} stopped at the token limit after {} tokens{}{}; ask for less or raise max_tokens",
                     g.completion_tokens,
                     req.max_tokens
                         .map(|n| format!(" (max_tokens {n})"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    match record.continued {
+                        0 => String::new(),
+                        n => format!(", continued {n} times"),
+                    }
                 ),
             ));
         }
@@ -627,8 +648,12 @@ pub(crate) fn footer(escalated_from: Option<Tier>, tier: Tier, record: &UsageRec
         1 => " · 1 repair".to_string(),
         n => format!(" · {n} repairs"),
     };
+    let continued = match record.continued {
+        0 => String::new(),
+        n => format!(" · continued {n}"),
+    };
     format!(
-        "[local-executor ok · {tier} · {}{} tok out · {checks}{repairs}]",
+        "[local-executor ok · {tier} · {}{} tok out · {checks}{repairs}{continued}]",
         if record.usage_estimated { "~" } else { "" },
         record.completion_tokens,
     )
@@ -734,6 +759,19 @@ mod tests {
             .len();
         eprintln!("the longest footer: {tokens} tokens (o200k)");
         assert!(tokens < 30, "{tokens} tokens: {footer}");
+    }
+
+    #[test]
+    fn a_continued_answer_says_so_in_the_footer() {
+        let record = UsageRecord {
+            completion_tokens: 900,
+            continued: 1,
+            ..UsageRecord::default()
+        };
+        assert_eq!(
+            footer(None, Tier::Quality, &record),
+            "[local-executor ok · quality · 900 tok out · unchecked · continued 1]"
+        );
     }
 
     #[test]

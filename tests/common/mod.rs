@@ -126,6 +126,8 @@ struct State {
     fallback: Option<Reply>,
     models: Vec<String>,
     running: Option<Value>,
+    /// Extra JSON routes by path, query left out (`/props`, `/tokenize`, `/api/show`).
+    routes: Vec<(String, Value)>,
     seen: Vec<Seen>,
     closed_by_client: usize,
     chats_received: usize,
@@ -177,6 +179,16 @@ impl Mock {
         self.state.lock().unwrap().running = Some(v);
     }
 
+    /// Serves this JSON at `path` (any method; the query is ignored), as llama.cpp's `/props`
+    /// or `/tokenize`, llama-swap's `/upstream/<model>/props` or Ollama's `/api/show` would.
+    pub fn route(&self, path: &str, v: Value) {
+        self.state
+            .lock()
+            .unwrap()
+            .routes
+            .push((path.to_string(), v));
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
     }
@@ -226,7 +238,17 @@ impl Mock {
         let path = seen.path.clone();
         let method = seen.method.clone();
         self.state.lock().unwrap().seen.push(seen);
-        let reply = if path.ends_with("/chat/completions") && method == "POST" {
+        let bare = path.split('?').next().unwrap_or_default().to_string();
+        let routed = {
+            let st = self.state.lock().unwrap();
+            st.routes
+                .iter()
+                .find(|(p, _)| *p == bare)
+                .map(|(_, v)| v.clone())
+        };
+        let reply = if let Some(v) = routed {
+            Reply::status(200, &v.to_string())
+        } else if path.ends_with("/chat/completions") && method == "POST" {
             let reply = {
                 let mut st = self.state.lock().unwrap();
                 st.chats_received += 1;

@@ -30,7 +30,8 @@ HANG_BOUND = 600
 # `~` marks a token count the server made itself (the backend reported no usage).
 FOOTER_RE = re.compile(
     r"^\[local-executor ok · (?P<tier>quality|fast|fast→quality) · (?P<estimated>~?)(?P<tokens>\d+) tok out · "
-    r"(?P<checks>checked: [^·\]]+|unchecked[^·\]]*)(?: · (?P<repairs>\d+) repairs?)?\]$"
+    r"(?P<checks>checked: [^·\]]+|unchecked[^·\]]*)(?: · (?P<repairs>\d+) repairs?)?"
+    r"(?: · continued (?P<continued>\d+))?\]$"
 )
 FAILED_RE = re.compile(r"^DELEGATION_FAILED \((?P<reason>[a-z_]+)\): ")
 # Any failure text of a tool: DELEGATION_FAILED (reason): ..., LIST_FAILED (reason): ...
