@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import pytest
+import yaml
 
 from scripted_upstream import BOOM, BOOM_MESSAGE, BUSY, ScriptedUpstream
 from support import (
@@ -95,13 +96,17 @@ def gateway(tmp_path_factory) -> Gateway:
                                stdin=subprocess.DEVNULL, timeout=HANG_BOUND)
             assert p.returncode == 0, f"scripts/gateway.sh start failed:\n{p.stderr[-3000:]}"
             exports = dict(re.findall(r"^export ([A-Z0-9_]+)=(.*)$", p.stdout, re.M))
+            # The ids the gateway forwards for each of its model names (every box serves them all).
+            config = yaml.safe_load((Path(env["LEX_GATEWAY_STATE"]) / "litellm.yaml").read_text())
+            forwards = {e["model_name"]: e["litellm_params"]["model"].removeprefix("openai/")
+                        for e in config["model_list"]}
             boxes = {}
             for name in ("box1", "box2"):
                 up = name.upper()
-                config = json.loads((Path(env["LEX_GATEWAY_STATE"]) / name / "config.json").read_text())
-                aliases = [m["model_alias"] for m in config["models"]]
                 boxes[name] = Box(url=exports[f"LEX_{up}_URL"], log=Path(exports[f"LEX_{up}_LOG"]),
-                                  pid=int(exports[f"LEX_{up}_PID"]), quality=aliases[0], fast=aliases[1])
+                                  pid=int(exports[f"LEX_{up}_PID"]),
+                                  quality=forwards[exports["LOCAL_LLM_MODEL_QUALITY"]],
+                                  fast=forwards[exports["LOCAL_LLM_MODEL_FAST"]])
             yield Gateway(url=exports["LOCAL_LLM_BASE_URL"], key=exports["LOCAL_LLM_API_KEY"],
                           quality=exports["LOCAL_LLM_MODEL_QUALITY"], fast=exports["LOCAL_LLM_MODEL_FAST"],
                           log=Path(exports["LEX_GATEWAY_LOG"]), boxes=boxes, upstream=upstream)
