@@ -12,9 +12,10 @@
 # and then, in a scratch project (.cache/demo-project), shows each step's outcome in one line:
 #   1. `list_local_models` through the MCP Inspector CLI, a real MCP client;
 #   2. `local-executor-mcp delegate`: a Python function, which the demo then tests;
-#   3. `delegate_files` through the Inspector: a new file lands on disk, checked, and the demo
-#      tests it;
-#   4. `delegate_files` again: an edit of an existing file, which the planner sees as a diff;
+#   3. `delegate_files` (through examples/mcp_call.py, a minimal MCP client): a new file lands on
+#      disk, checked, and the demo tests it;
+#   4. `delegate_files` again: an edit of an existing file, which the planner sees as a diff, and
+#      the demo tests;
 #   5. a check at work: a task on the weak `fast` model, whose answers are checked, sent back
 #      with the checker's message, and escalated to `quality` when still broken;
 #   6. `local-executor-mcp stats`: what these calls saved.
@@ -204,16 +205,28 @@ assert p("A man, a plan, a canal: Panama") is True and p("Racecar") is True
 assert p("hello") is False'
 fi
 
+# delegate_files through a minimal MCP client (examples/mcp_call.py): an edit on a small model can
+# take longer than the Inspector CLI waits for an answer (60 s).
+mcp_call() {
+    env LOCAL_EXECUTOR_WORKSPACE="$PROJECT" LOCAL_EXECUTOR_ALLOW_WRITE=1 \
+        "$PY" "$REPO/examples/mcp_call.py" "$BIN" "$@"
+}
+
 step "3. delegate_files: a new file lands on disk, checked; the planner reads a receipt"
-FILES_NEW='[{"path": "textutils.py", "task": "A Python module with a function slugify(text: str) -> str: lowercase, every run of characters other than a-z and 0-9 becomes one hyphen, and no hyphen at either end."}]'
-show "npx -y $INSPECTOR --cli ... --method tools/call --tool-name delegate_files --tool-arg 'files=$FILES_NEW'"
-inspector --method tools/call --tool-name delegate_files --tool-arg "files=$FILES_NEW" || true
+FILES_NEW='{"files": [{"path": "stats.py", "task": "A Python module with a function median(values: list[float]) -> float: the middle value of the sorted values, or the mean of the two middle ones when there is an even number of values; ValueError for an empty list."}]}'
+show "examples/mcp_call.py local-executor-mcp delegate_files '$FILES_NEW'"
+mcp_call delegate_files "$FILES_NEW" || true
 outcome "$(last_call)"
-if [ -f "$PROJECT/textutils.py" ]; then
-    test_it 'slugify("Hello, World!") == "hello-world"' \
-        'from textutils import slugify
-assert slugify("Hello, World!") == "hello-world", slugify("Hello, World!")
-assert slugify("  Many   spaces -- here ") == "many-spaces-here"'
+if [ -f "$PROJECT/stats.py" ]; then
+    test_it 'median([3, 1, 2]) == 2, median([4, 1, 3, 2]) == 2.5, median([]) raises ValueError' \
+        'from stats import median
+assert median([3, 1, 2]) == 2 and median([4, 1, 3, 2]) == 2.5
+try:
+    median([])
+except ValueError:
+    pass
+else:
+    raise AssertionError("median([]) did not raise ValueError")'
 fi
 
 step "4. delegate_files: an edit of an existing file; the planner reads the diff"
@@ -235,9 +248,9 @@ def with_tax(cents: int) -> int:
     return cents + cents * TAX_PERCENT // 100
 EOF
 echo "shop.py, before: $(wc -l <"$PROJECT/shop.py") lines"
-FILES_EDIT='[{"path": "shop.py", "task": "Add a function apply_discount(cents: int, percent: int) -> int at the end of the file that returns cents reduced by percent per cent, rounded down to whole cents."}]'
-show "... --tool-name delegate_files --tool-arg 'files=$FILES_EDIT'"
-inspector --method tools/call --tool-name delegate_files --tool-arg "files=$FILES_EDIT" || true
+FILES_EDIT='{"files": [{"path": "shop.py", "task": "Add a function apply_discount(cents: int, percent: int) -> int at the end of the file that returns cents reduced by percent per cent, rounded down to whole cents."}]}'
+show "examples/mcp_call.py local-executor-mcp delegate_files '$FILES_EDIT'"
+mcp_call delegate_files "$FILES_EDIT" || true
 outcome "$(last_call)"
 test_it 'apply_discount(1000, 15) == 850, and cart_total still works' \
     'from shop import apply_discount, cart_total, with_tax
