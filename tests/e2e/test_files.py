@@ -35,14 +35,15 @@ def test_a_multi_file_call_writes_each_file_that_passed_and_names_each_that_fail
     ws = server_env["LOCAL_EXECUTOR_WORKSPACE"]
     files = [
         {"path": "gen/add.py", "task": "Write a Python function add(a, b) that returns a + b."},
-        {"path": "gen/sub.py", "task": "Write a Python function sub(a, b) that returns a - b."},
-        {"path": "gen/mul.py", "task": "Write a Python function mul(a, b) that returns a * b."},
+        {"path": "gen/sub.py", "task": "Write a Python function subtract(a, b) that returns the difference a - b."},
+        {"path": "gen/mul.py", "task": "Write a Python function multiply(a, b) that returns the product a * b."},
     ]
-    # What each file must do (the coder model writes these right at temperature 0).
+    # What each file must do. The coder model writes these right at temperature 0, but not every
+    # wording: "sub(a, b) that returns a - b" came back as `return -b`.
     works = {
         "gen/add.py": "assert add(2, 3) == 5",
-        "gen/sub.py": "assert sub(5, 3) == 2",
-        "gen/mul.py": "assert mul(4, 3) == 12",
+        "gen/sub.py": "assert subtract(5, 3) == 2",
+        "gen/mul.py": "assert multiply(4, 3) == 12",
     }
 
     async def main():
