@@ -108,9 +108,11 @@ echo "LOCAL_LLM_BASE_URL=$LOCAL_LLM_BASE_URL"
 echo "LOCAL_LLM_MODEL_QUALITY=$LOCAL_LLM_MODEL_QUALITY"
 echo "LOCAL_LLM_MODEL_FAST=$LOCAL_LLM_MODEL_FAST"
 
-# A fresh scratch project for the files the calls write.
+# A fresh scratch project for the files the calls write, and a fresh usage log, so that the
+# final `stats` counts this run's calls.
 rm -rf "$PROJECT"
 mkdir -p "$PROJECT"
+rm -f "$LOCAL_EXECUTOR_HOME/usage.jsonl"
 PY="$LEX_VENV/bin/python"
 
 ENV_ARGS=(
@@ -248,14 +250,14 @@ def with_tax(cents: int) -> int:
     return cents + cents * TAX_PERCENT // 100
 EOF
 echo "shop.py, before: $(wc -l <"$PROJECT/shop.py") lines"
-FILES_EDIT='{"files": [{"path": "shop.py", "task": "Add a function apply_discount(cents: int, percent: int) -> int at the end of the file that returns cents reduced by percent per cent, rounded down to whole cents."}]}'
+FILES_EDIT='{"files": [{"path": "shop.py", "task": "Rename the function line_total to subtotal, and its call in cart_total."}]}'
 show "examples/mcp_call.py local-executor-mcp delegate_files '$FILES_EDIT'"
 mcp_call delegate_files "$FILES_EDIT" || true
 outcome "$(last_call)"
-test_it 'apply_discount(1000, 15) == 850, and cart_total still works' \
-    'from shop import apply_discount, cart_total, with_tax
-assert apply_discount(1000, 15) == 850, apply_discount(1000, 15)
-assert cart_total([("pen", 150, 2), ("ink", 300, 1)]) == 600 and with_tax(600) == 720'
+test_it 'subtotal(150, 2) == 300, cart_total still works, line_total is gone' \
+    'import shop
+assert shop.subtotal(150, 2) == 300 and not hasattr(shop, "line_total")
+assert shop.cart_total([("pen", 150, 2), ("ink", 300, 1)]) == 600 and shop.with_tax(600) == 720'
 
 step "5. a check at work: the weak fast model, checked, repaired, escalated"
 # SmolLM2-135M (the fast tier) answers this with code that does not parse: each answer goes
