@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
 """The delegation benchmark: mechanical tasks of the kinds users delegate, each sent through the
-real binary (`local-executor-mcp delegate`) to a real local model, each artifact judged by the
-task's own checker. It prints figures, never a verdict: no thresholds, no exit code for a low score.
+real binary to a real local model, each artifact judged by the task's own checker. It prints
+figures, never a verdict: no thresholds, no exit code for a low score.
 
     tests/eval/run.py                       every task, the default tier, the engine's default repairs
     tests/eval/run.py --repairs 0           repairs off (LOCAL_EXECUTOR_REPAIRS=0)
-    tests/eval/run.py --tier fast --only 'py_*' --json out.json --markdown
+    tests/eval/run.py --tier fast --only 'py_*' --json out.json --markdown --price-ratio 5
 
-Without LOCAL_LLM_BASE_URL it starts the demo's backend (scripts/backend.sh: SmolLM2-135M as
-`quality`, Gemma-3-270M as `fast`) and stops it on exit; with it, it uses that backend and the
-LOCAL_LLM_MODEL_* already set. Sampling is greedy (LOCAL_LLM_TEMPERATURE=0) so a run is repeatable.
+A `delegate` task runs `local-executor-mcp delegate`; a `files` task runs one MCP
+`delegate_files` call (a minimal stdio client below) in a fresh workspace seeded with its files,
+and the whole workspace is judged afterwards (behaviour, and for edits every other line left
+byte-identical).
+
+Without LOCAL_LLM_BASE_URL it starts the demo's backend (scripts/backend.sh: Qwen2.5-Coder-0.5B as
+`quality`, SmolLM2-135M as `fast`, on any free port) and stops it on exit; with it, it uses that
+backend and the LOCAL_LLM_MODEL_* already set. Sampling is greedy (LOCAL_LLM_TEMPERATURE=0) so a
+run is repeatable.
 
 Per task it records: ok (exit 0), checked (the usage line's `checked`), whether the artifact
-passes the task's own test, repairs, escalation, latency, and the planner's characters (task and
-context) against the artifact's. Python 3.11, standard library plus PyYAML (task files, YAML tasks).
+passes the task's own test, repairs, escalation, latency, and the priced saving (see price()).
+Python 3.11, standard library plus PyYAML (task files, YAML tasks).
 """
 
 from __future__ import annotations
