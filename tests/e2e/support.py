@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,11 +38,12 @@ FAILED_RE = re.compile(r"^DELEGATION_FAILED \((?P<reason>[a-z_]+)\): ")
 # Any failure text of a tool: DELEGATION_FAILED (reason): ..., LIST_FAILED (reason): ...
 ANY_FAILED_RE = re.compile(r"^[A-Z_]+ \((?P<reason>[a-z_]+)\): ")
 
-# The code-capable model writes this reliably; the result must parse.
+# The coder model writes this right at temperature 0, every time: the result must work.
 PYTHON_TASK = (
     "Write a Python function `add(a, b)` that returns the sum of `a` and `b`. "
     "Only the function, no example usage."
 )
+ADD_WORKS = "assert add(2, 3) == 5 and add(-1, 1) == 0 and add(2.5, 0.5) == 3.0"
 # Invites a long answer: the rambling model runs into any small max_tokens.
 LONG_TASK = (
     "Write a Python module with twenty small utility functions for string handling, "
@@ -113,6 +115,14 @@ def assert_clean_python(artifact: str) -> None:
     assert artifact.endswith("\n") and not artifact.endswith("\n\n"), repr(artifact[-20:])
     tree = ast.parse(artifact)  # a SyntaxError names the position
     assert any(isinstance(n, ast.FunctionDef) for n in ast.walk(tree)), artifact
+
+
+def assert_python_works(code: str, asserts: str) -> None:
+    """Runs the artifact, then the asserts, in a fresh Python process: the artifact does what the
+    task asked, not only parses."""
+    p = subprocess.run([sys.executable, "-c", code + "\n\n" + asserts], capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=60)
+    assert p.returncode == 0, f"the artifact does not work ({p.stderr.strip().splitlines()[-1:]}):\n{code}"
 
 
 @contextlib.asynccontextmanager

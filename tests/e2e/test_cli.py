@@ -3,7 +3,17 @@ DELEGATION_FAILED."""
 
 from __future__ import annotations
 
-from support import FAILED_RE, FOOTER_RE, LONG_TASK, PYTHON_TASK, assert_clean_python, full_env, run
+from support import (
+    ADD_WORKS,
+    FAILED_RE,
+    FOOTER_RE,
+    LONG_TASK,
+    PYTHON_TASK,
+    assert_clean_python,
+    assert_python_works,
+    full_env,
+    run,
+)
 
 
 def _expect(ledger, p) -> None:
@@ -21,6 +31,7 @@ def test_cli_delegate_prints_artifact_and_footer(binary, server_env, backend, le
     assert footers[0]["tier"] == "quality" and footers[0]["checks"].startswith("checked: python syntax")
     assert "[local-executor" not in p.stdout, "the footer belongs on stderr"
     assert_clean_python(p.stdout)
+    assert_python_works(p.stdout, ADD_WORKS)
 
 
 def test_cli_delegate_failure_exits_3(binary, server_env, ledger):

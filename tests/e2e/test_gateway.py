@@ -20,15 +20,18 @@ from urllib.parse import urlsplit
 
 import anyio
 import pytest
+import yaml
 
 from scripted_upstream import BOOM, BOOM_MESSAGE, BUSY, ScriptedUpstream
 from support import (
     FAILED_RE,
     HANG_BOUND,
     LONG_TASK,
+    ADD_WORKS,
     PYTHON_TASK,
     REPO,
     assert_clean_python,
+    assert_python_works,
     full_env,
     mcp_session,
     result_text,
@@ -95,13 +98,17 @@ def gateway(tmp_path_factory) -> Gateway:
                                stdin=subprocess.DEVNULL, timeout=HANG_BOUND)
             assert p.returncode == 0, f"scripts/gateway.sh start failed:\n{p.stderr[-3000:]}"
             exports = dict(re.findall(r"^export ([A-Z0-9_]+)=(.*)$", p.stdout, re.M))
+            # The ids the gateway forwards for each of its model names (every box serves them all).
+            config = yaml.safe_load((Path(env["LEX_GATEWAY_STATE"]) / "litellm.yaml").read_text())
+            forwards = {e["model_name"]: e["litellm_params"]["model"].removeprefix("openai/")
+                        for e in config["model_list"]}
             boxes = {}
             for name in ("box1", "box2"):
                 up = name.upper()
-                config = json.loads((Path(env["LEX_GATEWAY_STATE"]) / name / "config.json").read_text())
-                aliases = [m["model_alias"] for m in config["models"]]
                 boxes[name] = Box(url=exports[f"LEX_{up}_URL"], log=Path(exports[f"LEX_{up}_LOG"]),
-                                  pid=int(exports[f"LEX_{up}_PID"]), quality=aliases[0], fast=aliases[1])
+                                  pid=int(exports[f"LEX_{up}_PID"]),
+                                  quality=forwards[exports["LOCAL_LLM_MODEL_QUALITY"]],
+                                  fast=forwards[exports["LOCAL_LLM_MODEL_FAST"]])
             yield Gateway(url=exports["LOCAL_LLM_BASE_URL"], key=exports["LOCAL_LLM_API_KEY"],
                           quality=exports["LOCAL_LLM_MODEL_QUALITY"], fast=exports["LOCAL_LLM_MODEL_FAST"],
                           log=Path(exports["LEX_GATEWAY_LOG"]), boxes=boxes, upstream=upstream)
@@ -205,6 +212,7 @@ def test_delegation_through_the_gateway_counts_the_tokens_it_reports(binary, gw_
     artifact, footer = split_footer(text)
     assert footer["estimated"] == "", f"the footer shows an estimate although the gateway sent usage: {text}"
     assert_clean_python(artifact)
+    assert_python_works(artifact, ADD_WORKS)
     line = last_usage(gw_home)
     assert line["ok"] and line["model"] == gateway.quality, line
     assert line["usage_estimated"] is False, line
@@ -425,3 +433,4 @@ def test_zz_killed_box_fails_its_call_and_the_next_calls_succeed(binary, gw_env,
         text = result_text(result)
         assert not result.is_error, text
         assert_clean_python(split_footer(text)[0])
+        assert_python_works(split_footer(text)[0], ADD_WORKS)

@@ -8,7 +8,17 @@ import os
 
 import pytest
 
-from support import FAILED_RE, LONG_TASK, PYTHON_TASK, assert_clean_python, npm_tool, run, split_footer
+from support import (
+    ADD_WORKS,
+    FAILED_RE,
+    LONG_TASK,
+    PYTHON_TASK,
+    assert_clean_python,
+    assert_python_works,
+    npm_tool,
+    run,
+    split_footer,
+)
 
 CLIENT = "inspector-cli"  # the clientInfo name the Inspector CLI sends
 
@@ -56,6 +66,7 @@ def test_inspector_calls_delegate_code(inspector, ledger):
     assert p.returncode == 0, p.stdout + p.stderr
     artifact, _ = split_footer(text)
     assert_clean_python(artifact)
+    assert_python_works(artifact, ADD_WORKS)
 
 
 def test_inspector_exits_5_on_delegation_failed(inspector, ledger):

@@ -14,8 +14,10 @@ import pytest
 from support import (
     FAILED_RE,
     LONG_TASK,
+    ADD_WORKS,
     PYTHON_TASK,
     assert_clean_python,
+    assert_python_works,
     mcp_session,
     result_text,
     split_footer,
@@ -66,7 +68,7 @@ def test_list_local_models_lists_both_aliases_with_tiers(binary, server_env, bac
         assert any(re.search(rf"\b{tier}\b", line) for line in mine), f"{alias} is not shown as {tier}:\n{text}"
 
 
-def test_delegate_code_returns_clean_python_that_parses(binary, server_env, backend, errlog, ledger):
+def test_delegate_code_returns_clean_python_that_works(binary, server_env, backend, errlog, ledger):
     result = call(
         binary, server_env, errlog, "delegate_code", {"task": PYTHON_TASK, "language": "python"}
     )
@@ -77,6 +79,7 @@ def test_delegate_code_returns_clean_python_that_parses(binary, server_env, back
     assert footer["tier"] == "quality" and footer["checks"].startswith("checked: python syntax"), text
     assert int(footer["tokens"]) > 0
     assert_clean_python(artifact)
+    assert_python_works(artifact, ADD_WORKS)
 
 
 def test_rambling_model_is_truncated_under_small_max_tokens(binary, server_env, errlog, ledger):

@@ -75,10 +75,11 @@ def test_names_and_versions_agree(cargo, server):
     assert server["repository"]["url"] == cargo["repository"]
     # The registry checks ownership of a crate by this line in its README on crates.io.
     assert f"mcp-name: {server['name']}" in (REPO / cargo["readme"]).read_text().splitlines()
-    # The variables the package documents are settings the binary reads.
-    readme = (REPO / "README.md").read_text()
+    # The variables the package documents are settings the binary reads: in the settings
+    # reference (docs/settings.md, where the README sends its readers).
+    settings = (REPO / "docs" / "settings.md").read_text()
     for var in package["environmentVariables"]:
-        assert f"`{var['name']}`" in readme, var["name"]
+        assert f"`{var['name']}`" in settings, var["name"]
 
     plugin = json.loads((REPO / ".claude-plugin" / "plugin.json").read_text())
     listing = json.loads((REPO / ".claude-plugin" / "marketplace.json").read_text())
