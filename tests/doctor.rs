@@ -260,7 +260,7 @@ async fn doctor_fails_when_the_backend_is_not_up() {
                 format!("✔ base URL {url}"),
                 format!("✘ backend at {url} does not answer: *"),
                 // On this machine, this project's own start command comes before other products' ports.
-                "  fix: start the backend: the demo's, from a checkout of local-executor-mcp, with `scripts/backend.sh start` (it prints the settings to export); or yours, or set LOCAL_LLM_BASE_URL to where it listens; llama-swap and llama-server listen on http://127.0.0.1:8080/v1, Ollama on http://127.0.0.1:11434/v1, LM Studio on http://127.0.0.1:1234/v1".into(),
+                "  fix: start the backend: the demo's, from a checkout of local-executor-mcp, with `scripts/backend.sh start` (it listens on http://127.0.0.1:8091/v1 and prints the settings to export); or yours, or set LOCAL_LLM_BASE_URL to where it listens; llama-swap and llama-server listen on http://127.0.0.1:8080/v1, Ollama on http://127.0.0.1:11434/v1, LM Studio on http://127.0.0.1:1234/v1".into(),
                 "– models, test generation and llama-swap not checked: the backend did not answer".into(),
                 format!("✔ usage log {} is writable", d.usage()),
                 "✔ workspace *".into(),

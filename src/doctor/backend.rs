@@ -86,7 +86,7 @@ pub(super) async fn check_backend(
             if is_loopback(base) {
                 format!(
                     "start the backend: the demo's, from a checkout of local-executor-mcp, with \
-`{DEMO_START}` (it prints the settings to export); or yours, or set LOCAL_LLM_BASE_URL to where it \
+`{DEMO_START}` (it listens on http://127.0.0.1:8091/v1 and prints the settings to export); or yours, or set LOCAL_LLM_BASE_URL to where it \
 listens; {BACKEND_HINT}"
                 )
             } else {
