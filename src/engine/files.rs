@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Delivered, Engine, ProgressTx, Shape, prompt};
+use super::{CallCtx, Delivered, Engine, Job, ProgressTx, Shape, prompt};
 use crate::check::{self, Language};
 use crate::edit;
 use crate::failure::{Failure, Reason};
@@ -123,13 +123,16 @@ impl Engine {
             let shared = shared.as_str();
             async move {
                 let mut rec = UsageRecord::default();
+                let mut cx = CallCtx {
+                    progress,
+                    ct,
+                    record: &mut rec,
+                    started,
+                };
                 let result = match source {
-                    None => {
-                        self.run(&one, Some(shared), progress, ct, &mut rec, started)
-                            .await
-                    }
+                    None => self.run(&one, Some(shared), &mut cx).await,
                     Some(Err(f)) => Err(f),
-                    Some(Ok(src)) => self.edit(f, req, src, shared, progress, ct, &mut rec).await,
+                    Some(Ok(src)) => self.edit(f, req, src, shared, &mut cx).await,
                 };
                 (result, rec)
             }
@@ -210,18 +213,14 @@ impl Engine {
     /// for a small file and for `overwrite`, the whole new file), which are applied exactly; the
     /// result is checked and written only if the file did not change on disk meanwhile. The
     /// receipt is a diff, and the usage record counts the added lines as landed on disk.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn edit(
         &self,
         f: &FileTask,
         req: &FilesRequest,
         src: EditSource,
         files: &str,
-        progress: Option<&ProgressTx>,
-        ct: &CancellationToken,
-        record: &mut UsageRecord,
+        cx: &mut CallCtx<'_>,
     ) -> Result<Delivered, Failure> {
-        let started = tokio::time::Instant::now();
         if f.task.trim().is_empty() {
             return Err(Failure::new(Reason::BadRequest, "`task` is empty"));
         }
@@ -230,7 +229,7 @@ impl Engine {
             f.language.as_deref().filter(|l| !l.trim().is_empty()),
             Some(&src.path),
         );
-        record.language = language.as_ref().map(|l| l.name().to_string());
+        cx.record.language = language.as_ref().map(|l| l.name().to_string());
         let mode = if req.overwrite {
             let chars = src.content.chars().count();
             if chars > edit::WHOLE_REWRITE_MAX_CHARS {
@@ -271,19 +270,14 @@ impl Engine {
             tier: req.tier,
             ..CodeRequest::default()
         };
-        let checked = self
-            .produce(
-                &one,
-                shape,
-                language.as_ref(),
-                messages,
-                super::MAX_WRITTEN_CHARS,
-                progress,
-                ct,
-                record,
-                started,
-            )
-            .await?;
+        let job = Job {
+            req: &one,
+            shape,
+            language: language.as_ref(),
+            cap: super::MAX_WRITTEN_CHARS,
+        };
+        let checked = self.produce(job, messages, cx).await?;
+        let record = &mut *cx.record;
         let new = checked.artifact;
         ws.write_if_unchanged(&src, &new)?;
         let diff = edit::diff(&src.content, &new, self.cfg.max_diff_lines);
