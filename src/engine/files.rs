@@ -13,7 +13,7 @@ use crate::edit;
 use crate::failure::{Failure, Reason};
 use crate::request::{CodeRequest, FileTask, FilesRequest};
 use crate::usage::UsageRecord;
-use crate::workspace::EditSource;
+use crate::workspace::{EditSource, Workspace};
 
 /// Most files in one call: a scaffold, not a repository.
 pub(crate) const MAX_FILES: usize = 16;
@@ -58,6 +58,22 @@ impl Engine {
         ct: &CancellationToken,
         record: &mut UsageRecord,
     ) -> Result<FilesOutcome, Failure> {
+        let ws = self.admit(req)?;
+        // Read once for every file of the call; a refused context file refuses the call.
+        let shared = if req.context_files.is_empty() {
+            String::new()
+        } else {
+            let (text, bytes) = ws.read_context(&req.context_files)?;
+            record.context_bytes = bytes;
+            text
+        };
+        let results = self.run_files(req, &ws, &shared, progress, ct).await;
+        Ok(outcome(req, results, record))
+    }
+
+    /// The workspace, when the batch may run at all: writing is on, it has between one and
+    /// [`MAX_FILES`] files, and no file is named twice. Refused before any generation.
+    fn admit(&self, req: &FilesRequest) -> Result<Workspace, Failure> {
         if !self.cfg.allow_write {
             return Err(Failure::new(
                 Reason::BadRequest,
@@ -93,14 +109,19 @@ impl Engine {
                 ));
             }
         }
-        // Read once for every file of the call; a refused context file refuses the call.
-        let shared = if req.context_files.is_empty() {
-            String::new()
-        } else {
-            let (text, bytes) = ws.read_context(&req.context_files)?;
-            record.context_bytes = bytes;
-            text
-        };
+        Ok(ws)
+    }
+
+    /// Each file as its own delegation, side by side on this task, in the request's order: a new
+    /// file is written from its task, an existing one edited.
+    async fn run_files(
+        &self,
+        req: &FilesRequest,
+        ws: &Workspace,
+        shared: &str,
+        progress: Option<&ProgressTx>,
+        ct: &CancellationToken,
+    ) -> Vec<(Result<Delivered, Failure>, UsageRecord)> {
         let started = tokio::time::Instant::now();
         let jobs = req.files.iter().map(|f| {
             // An existing file is edited; with `overwrite` it is rewritten whole, but from the
@@ -120,7 +141,6 @@ impl Engine {
                 overwrite: req.overwrite,
                 max_tokens: None,
             };
-            let shared = shared.as_str();
             async move {
                 let mut rec = UsageRecord::default();
                 let mut cx = CallCtx {
@@ -137,40 +157,50 @@ impl Engine {
                 (result, rec)
             }
         });
-        // On this task, side by side: each waits on its own stream, and the limiter orders them.
-        let results = futures::future::join_all(jobs).await;
-        let mut text = String::new();
-        let mut failed = 0;
-        for (f, (result, rec)) in req.files.iter().zip(results) {
-            merge(record, &rec);
-            match result {
-                Ok(d) => {
-                    text.push_str(&d.artifact);
-                    text.push_str(&d.footer);
-                    text.push('\n');
-                }
-                Err(fail) => {
-                    failed += 1;
-                    record.reason.get_or_insert(fail.reason);
-                    text.push_str(&format!(
-                        "DELEGATION_FAILED ({}): {}: {}\n",
-                        fail.reason,
-                        f.path.trim(),
-                        fail.detail
-                    ));
-                }
+        // Each waits on its own stream, and the limiter orders them.
+        futures::future::join_all(jobs).await
+    }
+}
+
+/// The call's answer from each file's result: receipts and DELEGATION_FAILED lines in the
+/// request's order, then what the planner must do itself; each file's record is added to the
+/// call's.
+fn outcome(
+    req: &FilesRequest,
+    results: Vec<(Result<Delivered, Failure>, UsageRecord)>,
+    record: &mut UsageRecord,
+) -> FilesOutcome {
+    let mut text = String::new();
+    let mut failed = 0;
+    for (f, (result, rec)) in req.files.iter().zip(results) {
+        merge(record, &rec);
+        match result {
+            Ok(d) => {
+                text.push_str(&d.artifact);
+                text.push_str(&d.footer);
+                text.push('\n');
+            }
+            Err(fail) => {
+                failed += 1;
+                record.reason.get_or_insert(fail.reason);
+                text.push_str(&format!(
+                    "DELEGATION_FAILED ({}): {}: {}\n",
+                    fail.reason,
+                    f.path.trim(),
+                    fail.detail
+                ));
             }
         }
-        if failed == req.files.len() {
-            text.push_str("Do this task yourself.");
-        } else if failed > 0 {
-            text.push_str(&format!(
-                "{failed} of {} files failed: write those yourself.",
-                req.files.len()
-            ));
-        }
-        Ok(FilesOutcome { text, failed })
     }
+    if failed == req.files.len() {
+        text.push_str("Do this task yourself.");
+    } else if failed > 0 {
+        text.push_str(&format!(
+            "{failed} of {} files failed: write those yourself.",
+            req.files.len()
+        ));
+    }
+    FilesOutcome { text, failed }
 }
 
 /// Adds one file's record to the call's.
