@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, Mock, Reply, Step, is_error, sse, text_of};
+use common::{Gate, Harness, Mock, Reply, Step, is_error, sse, text_of};
 use serde_json::{Value, json};
 
 fn only_line(lines: &[Value]) -> &Value {
@@ -354,42 +354,47 @@ async fn cancellation_closes_the_backend_stream_and_is_recorded() {
 
 #[tokio::test]
 async fn progress_is_reported_while_waiting_and_while_streaming() {
+    // The mock holds its headers until the test has seen a waiting note, and the end of its
+    // stream until the test has seen a token count: each note is waited for, not timed.
     let mock = Mock::start(&["m"]).await;
-    let mut body = vec![Step::Wait(Duration::from_millis(2200))];
-    for _ in 0..3 {
-        body.push(Step::Send(sse(
-            &json!({"choices":[{"delta":{"content":"x"}}]}),
-        )));
-        body.push(Step::Wait(Duration::from_millis(800)));
-    }
-    body.push(Step::Send(sse(
-        &json!({"choices":[{"delta":{},"finish_reason":"stop"}]}),
-    )));
-    mock.push(Reply::stream(body));
-    let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "m")]).await;
+    let (headers, end) = (Gate::default(), Gate::default());
+    let body = vec![
+        Step::Send(sse(&json!({"choices":[{"delta":{"content":"x"}}]}))),
+        Step::Gate(end.clone()),
+        Step::Send(sse(
+            &json!({"choices":[{"delta":{},"finish_reason":"stop"}]}),
+        )),
+    ];
+    mock.push(Reply::stream(body).before_head(vec![Step::Gate(headers.clone())]));
+    // Timeouts far above any wait, so a slow machine cannot end the call before the notes.
+    let mut h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_LLM_FIRST_TOKEN_TIMEOUT", "600"),
+            ("LOCAL_LLM_IDLE_TIMEOUT", "600"),
+            ("LOCAL_LLM_TIMEOUT", "900"),
+        ],
+    )
+    .await;
     let handle = h.start_call("delegate_code", json!({"task": "x"})).await;
+    let mut got = Vec::new();
+    h.progress_until(&mut got, |m| m.starts_with("waiting for m ("))
+        .await;
+    headers.open();
+    h.progress_until(&mut got, |m| m == "1 tokens").await;
+    end.open();
     let response = handle.await_response().await.unwrap();
     drop(response);
-    let mut h = h;
-    let mut got = Vec::new();
     while let Ok(p) = h.progress.try_recv() {
         got.push(p);
     }
-    assert!(!got.is_empty(), "no progress notification arrived");
-    let messages: Vec<String> = got.iter().filter_map(|p| p.message.clone()).collect();
-    assert!(
-        messages.iter().any(|m| m.starts_with("waiting for m")),
-        "{messages:?}"
-    );
-    assert!(
-        messages.iter().any(|m| m.ends_with(" tokens")),
-        "{messages:?}"
-    );
     assert!(
         got.windows(2).all(|w| w[1].progress > w[0].progress),
         "progress must increase"
     );
-    h.stop().await;
+    let line = only_line(&h.stop().await).clone();
+    assert_eq!(line["ok"], true);
 }
 
 #[tokio::test]

@@ -135,12 +135,71 @@ async fn a_fast_failure_is_escalated_to_quality() {
         .map(|c| c.body["model"].clone())
         .collect();
     assert_eq!(models, vec![json!("small"), json!("small"), json!("big")]);
+    let chats = mock.chats();
     let line = only(h.stop().await);
     assert_eq!(line["ok"], true);
     assert_eq!(line["escalated_from"], "fast");
     assert_eq!(line["tier"], "fast");
     assert_eq!(line["model"], "big");
     assert_eq!(line["repairs"], 1);
+    // Every request sent is one attempt and is paid once: the mock sends no usage, so each prompt
+    // is estimated from its characters and each one-event answer is one token.
+    assert_eq!(line["attempts"], 3);
+    let prompts: u64 = chats.iter().map(|c| estimated_prompt(&c.body)).sum();
+    assert_eq!(line["prompt_tokens"], prompts);
+    assert_eq!(line["completion_tokens"], 3);
+    assert_eq!(line["usage_estimated"], true);
+}
+
+/// The prompt tokens the server estimates for a request without usage: its characters / 4.
+fn estimated_prompt(body: &Value) -> u64 {
+    let chars: usize = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().chars().count())
+        .sum();
+    (chars as u64).div_ceil(4)
+}
+
+#[tokio::test]
+async fn a_fast_model_that_spends_the_total_budget_is_not_escalated() {
+    // The fast model never answers; the total timeout passes while waiting for it. Nothing is
+    // left for quality, so no request goes to it and the failure is the fast model's own.
+    let mock = Mock::start(&["big", "small"]).await;
+    mock.push(Reply::text("never sent").before_head(vec![Step::Hang]));
+    mock.push(Reply::text("{\"ok\": true}"));
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "big"),
+            ("LOCAL_LLM_MODEL_FAST", "small"),
+            ("LOCAL_LLM_TIMEOUT", "1"),
+            ("LOCAL_LLM_CONNECT_TIMEOUT", "2"),
+        ],
+    )
+    .await;
+    let r = h
+        .call(
+            "delegate_code",
+            json!({"task": "an object", "language": "json", "tier": "fast"}),
+        )
+        .await;
+    let text = text_of(&r);
+    assert!(
+        text.starts_with("DELEGATION_FAILED (timeout): no first token from small within "),
+        "{text}"
+    );
+    let chats = mock.chats();
+    let models: Vec<Value> = chats.iter().map(|c| c.body["model"].clone()).collect();
+    assert_eq!(models, vec![json!("small")], "no request for quality");
+    let line = only(h.stop().await);
+    assert_eq!(line["reason"], "timeout");
+    assert_eq!(line["model"], "small");
+    assert!(line.get("escalated_from").is_none(), "{line}");
+    assert_eq!(line["attempts"], 1);
+    assert_eq!(line["prompt_tokens"], estimated_prompt(&chats[0].body));
+    assert_eq!(line["completion_tokens"], 0);
 }
 
 #[tokio::test]
@@ -283,22 +342,23 @@ async fn credentials_in_the_base_url_are_sent_as_basic_auth_and_never_shown() {
 
 #[tokio::test]
 async fn a_host_whose_connect_times_out_costs_one_connect_timeout_and_no_chat() {
-    // A listener whose accept queue is full drops new connection attempts, as a host that is
-    // off does: the connect hangs until the connect timeout.
+    // A host that is off, made on loopback: a listener that never accepts, its accept queue
+    // full, so the kernel drops the backend's SYN and the connect hangs until the connect timeout.
+    // This is Linux's behaviour, and deterministic there: `listen(1)` queues backlog + 1 = 2
+    // connections (`sk_acceptq_is_full` is `queued > backlog`) and a SYN to a full queue is
+    // dropped, never refused (unless `tcp_abort_on_overflow`, off by default). Addresses that
+    // are meant not to answer (TEST-NET, an unrouted private host) fail at once with "network
+    // unreachable" on a machine without a route, so they would test something else. The fillers
+    // are connected one after the other and each completes: no timing decides how many there
+    // are.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = socket.local_addr().unwrap();
     let _listener = socket.listen(1).unwrap();
     let mut fillers = Vec::new();
-    for _ in 0..4 {
-        if let Ok(Ok(s)) = tokio::time::timeout(
-            std::time::Duration::from_millis(300),
-            tokio::net::TcpStream::connect(addr),
-        )
-        .await
-        {
-            fillers.push(s);
-        }
+    for _ in 0..2 {
+        let filler = bounded("a filler connection", tokio::net::TcpStream::connect(addr)).await;
+        fillers.push(filler.unwrap());
     }
     let mock = Mock::start(&["m"]).await;
     let url = format!("http://{addr}/v1");

@@ -12,7 +12,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Harness, Mock, Reply, Step, is_error, sse, text_of};
+use common::{Gate, Harness, Mock, Reply, Step, is_error, sse, text_of};
 use rmcp::model::{CallToolResult, ServerResult};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -431,13 +431,25 @@ async fn an_error_page_of_many_megabytes_stays_a_short_failure() {
 async fn a_model_still_loading_reports_loading_progress_then_answers() {
     let mock = Mock::start(&["m"]).await;
     mock.running(json!({"running": [{"model": "m", "state": "starting"}]}));
-    // llama-swap holds the request until the model is loaded, then streams.
+    // llama-swap holds the request until the model is loaded, then streams; here the model is
+    // loaded once the test has seen the server say so.
+    let loaded = Gate::default();
     mock.push(
-        Reply::tokens(&["loaded = True"], "stop")
-            .before_head(vec![Step::Wait(Duration::from_millis(2600))]),
+        Reply::tokens(&["loaded = True"], "stop").before_head(vec![Step::Gate(loaded.clone())]),
     );
-    let h = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "m")]).await;
+    let mut h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_LLM_FIRST_TOKEN_TIMEOUT", "600"),
+            ("LOCAL_LLM_TIMEOUT", "900"),
+        ],
+    )
+    .await;
     let handle = h.start_call("delegate_code", json!({"task": "x"})).await;
+    h.progress_until(&mut Vec::new(), |m| m.starts_with("loading m ("))
+        .await;
+    loaded.open();
     let response = bounded("the loading call", handle.await_response())
         .await
         .unwrap();
@@ -445,15 +457,6 @@ async fn a_model_still_loading_reports_loading_progress_then_answers() {
         panic!("not a tool result: {response:?}");
     };
     assert_ok(&r, "loaded = True\n");
-    let mut h = h;
-    let mut messages = Vec::new();
-    while let Ok(p) = h.progress.try_recv() {
-        messages.extend(p.message);
-    }
-    assert!(
-        messages.iter().any(|m| m.starts_with("loading m (")),
-        "no loading progress: {messages:?}"
-    );
     mock.running(json!({"running": [{"model": "m", "state": "ready"}]}));
     serves_the_next_call(&h, &mock).await;
     let lines = bounded("the server's exit", h.stop()).await;

@@ -22,13 +22,10 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;
-use crate::check::Language;
 use crate::config::Tier;
 use crate::engine::prompt::Message;
-use crate::engine::{Checked, Engine, ProgressTx, Shape, cancelled};
+use crate::engine::{CallCtx, Checked, Engine, Job, cancelled};
 use crate::failure::{Failure, Reason};
-use crate::request::CodeRequest;
-use crate::usage::UsageRecord;
 
 /// The window assumed when neither the backend nor a setting says: small enough for any model
 /// a code server runs, so a prompt is never sent to be cut silently.
@@ -327,7 +324,6 @@ impl Engine {
     /// The messages `build` makes of the context files `files`, reduced file by file (largest
     /// first) until the prompt leaves `answer` tokens of the window; `all` reduces every file
     /// at once (the retry after a backend said the context was exceeded).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn fit(
         &self,
         tier: Tier,
@@ -335,9 +331,9 @@ impl Engine {
         answer: Option<u32>,
         all: bool,
         build: impl Fn(&str) -> Vec<Message>,
-        ct: &CancellationToken,
-        record: &mut UsageRecord,
+        cx: &mut CallCtx<'_>,
     ) -> Result<Fitted, Failure> {
+        let (ct, record) = (cx.ct, &mut *cx.record);
         let model = tokio::select! {
             biased;
             _ = ct.cancelled() => return Err(cancelled()),
@@ -388,56 +384,25 @@ impl Engine {
 impl Engine {
     /// [`Engine::produce`] on the messages `build` makes of `files`, fitted to the window; when
     /// the backend still says the context was exceeded, once more with every file reduced.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn produce_fitting(
         &self,
-        req: &CodeRequest,
-        shape: Shape<'_>,
-        language: Option<&Language>,
+        job: Job<'_>,
         files: &str,
         answer: Option<u32>,
         build: impl Fn(&str) -> Vec<Message>,
-        cap: usize,
-        progress: Option<&ProgressTx>,
-        ct: &CancellationToken,
-        record: &mut UsageRecord,
-        started: tokio::time::Instant,
+        cx: &mut CallCtx<'_>,
     ) -> Result<Checked, Failure> {
         let fitted = self
-            .fit(req.tier, files, answer, false, &build, ct, record)
+            .fit(job.req.tier, files, answer, false, &build, cx)
             .await?;
-        let first = self
-            .produce(
-                req,
-                shape,
-                language,
-                fitted.messages,
-                cap,
-                progress,
-                ct,
-                record,
-                started,
-            )
-            .await;
-        match first {
+        match self.produce(job, fitted.messages, cx).await {
             Err(f) if f.reason == Reason::ContextTooLarge && !fitted.all_reduced => {
                 tracing::info!("the backend says the context was exceeded; reducing the files");
-                crate::engine::report(progress, "context exceeded; outlining the files".into());
+                crate::engine::report(cx.progress, "context exceeded; outlining the files".into());
                 let fitted = self
-                    .fit(req.tier, files, answer, true, &build, ct, record)
+                    .fit(job.req.tier, files, answer, true, &build, cx)
                     .await?;
-                self.produce(
-                    req,
-                    shape,
-                    language,
-                    fitted.messages,
-                    cap,
-                    progress,
-                    ct,
-                    record,
-                    started,
-                )
-                .await
+                self.produce(job, fitted.messages, cx).await
             }
             other => other,
         }

@@ -7,13 +7,13 @@ use std::collections::HashMap;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Delivered, Engine, ProgressTx, Shape, prompt};
+use super::{CallCtx, Delivered, Engine, Job, ProgressTx, Shape, prompt};
 use crate::check::{self, Language};
 use crate::edit;
 use crate::failure::{Failure, Reason};
 use crate::request::{CodeRequest, FileTask, FilesRequest};
 use crate::usage::UsageRecord;
-use crate::workspace::EditSource;
+use crate::workspace::{EditSource, Workspace};
 
 /// Most files in one call: a scaffold, not a repository.
 pub(crate) const MAX_FILES: usize = 16;
@@ -58,6 +58,22 @@ impl Engine {
         ct: &CancellationToken,
         record: &mut UsageRecord,
     ) -> Result<FilesOutcome, Failure> {
+        let ws = self.admit(req)?;
+        // Read once for every file of the call; a refused context file refuses the call.
+        let shared = if req.context_files.is_empty() {
+            String::new()
+        } else {
+            let (text, bytes) = ws.read_context(&req.context_files)?;
+            record.context_bytes = bytes;
+            text
+        };
+        let results = self.run_files(req, &ws, &shared, progress, ct).await;
+        Ok(outcome(req, results, record))
+    }
+
+    /// The workspace, when the batch may run at all: writing is on, it has between one and
+    /// [`MAX_FILES`] files, and no file is named twice. Refused before any generation.
+    fn admit(&self, req: &FilesRequest) -> Result<Workspace, Failure> {
         if !self.cfg.allow_write {
             return Err(Failure::new(
                 Reason::BadRequest,
@@ -93,14 +109,19 @@ impl Engine {
                 ));
             }
         }
-        // Read once for every file of the call; a refused context file refuses the call.
-        let shared = if req.context_files.is_empty() {
-            String::new()
-        } else {
-            let (text, bytes) = ws.read_context(&req.context_files)?;
-            record.context_bytes = bytes;
-            text
-        };
+        Ok(ws)
+    }
+
+    /// Each file as its own delegation, side by side on this task, in the request's order: a new
+    /// file is written from its task, an existing one edited.
+    async fn run_files(
+        &self,
+        req: &FilesRequest,
+        ws: &Workspace,
+        shared: &str,
+        progress: Option<&ProgressTx>,
+        ct: &CancellationToken,
+    ) -> Vec<(Result<Delivered, Failure>, UsageRecord)> {
         let started = tokio::time::Instant::now();
         let jobs = req.files.iter().map(|f| {
             // An existing file is edited; with `overwrite` it is rewritten whole, but from the
@@ -120,54 +141,66 @@ impl Engine {
                 overwrite: req.overwrite,
                 max_tokens: None,
             };
-            let shared = shared.as_str();
             async move {
                 let mut rec = UsageRecord::default();
+                let mut cx = CallCtx {
+                    progress,
+                    ct,
+                    record: &mut rec,
+                    started,
+                };
                 let result = match source {
-                    None => {
-                        self.run(&one, Some(shared), progress, ct, &mut rec, started)
-                            .await
-                    }
+                    None => self.run(&one, Some(shared), &mut cx).await,
                     Some(Err(f)) => Err(f),
-                    Some(Ok(src)) => self.edit(f, req, src, shared, progress, ct, &mut rec).await,
+                    Some(Ok(src)) => self.edit(f, req, src, shared, &mut cx).await,
                 };
                 (result, rec)
             }
         });
-        // On this task, side by side: each waits on its own stream, and the limiter orders them.
-        let results = futures::future::join_all(jobs).await;
-        let mut text = String::new();
-        let mut failed = 0;
-        for (f, (result, rec)) in req.files.iter().zip(results) {
-            merge(record, &rec);
-            match result {
-                Ok(d) => {
-                    text.push_str(&d.artifact);
-                    text.push_str(&d.footer);
-                    text.push('\n');
-                }
-                Err(fail) => {
-                    failed += 1;
-                    record.reason.get_or_insert(fail.reason);
-                    text.push_str(&format!(
-                        "DELEGATION_FAILED ({}): {}: {}\n",
-                        fail.reason,
-                        f.path.trim(),
-                        fail.detail
-                    ));
-                }
+        // Each waits on its own stream, and the limiter orders them.
+        futures::future::join_all(jobs).await
+    }
+}
+
+/// The call's answer from each file's result: receipts and DELEGATION_FAILED lines in the
+/// request's order, then what the planner must do itself; each file's record is added to the
+/// call's.
+fn outcome(
+    req: &FilesRequest,
+    results: Vec<(Result<Delivered, Failure>, UsageRecord)>,
+    record: &mut UsageRecord,
+) -> FilesOutcome {
+    let mut text = String::new();
+    let mut failed = 0;
+    for (f, (result, rec)) in req.files.iter().zip(results) {
+        merge(record, &rec);
+        match result {
+            Ok(d) => {
+                text.push_str(&d.artifact);
+                text.push_str(&d.footer);
+                text.push('\n');
+            }
+            Err(fail) => {
+                failed += 1;
+                record.reason.get_or_insert(fail.reason);
+                text.push_str(&format!(
+                    "DELEGATION_FAILED ({}): {}: {}\n",
+                    fail.reason,
+                    f.path.trim(),
+                    fail.detail
+                ));
             }
         }
-        if failed == req.files.len() {
-            text.push_str("Do this task yourself.");
-        } else if failed > 0 {
-            text.push_str(&format!(
-                "{failed} of {} files failed: write those yourself.",
-                req.files.len()
-            ));
-        }
-        Ok(FilesOutcome { text, failed })
     }
+    if failed == req.files.len() {
+        text.push_str("Do this task yourself.");
+    } else if failed > 0 {
+        text.push_str(&format!(
+            "{failed} of {} files failed: write those yourself.",
+            req.files.len()
+        ));
+    }
+    FilesOutcome { text, failed }
 }
 
 /// Adds one file's record to the call's.
@@ -213,18 +246,14 @@ impl Engine {
     /// for a small file and for `overwrite`, the whole new file), which are applied exactly; the
     /// result is checked and written only if the file did not change on disk meanwhile. The
     /// receipt is a diff, and the usage record counts the added lines as landed on disk.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn edit(
         &self,
         f: &FileTask,
         req: &FilesRequest,
         src: EditSource,
         files: &str,
-        progress: Option<&ProgressTx>,
-        ct: &CancellationToken,
-        record: &mut UsageRecord,
+        cx: &mut CallCtx<'_>,
     ) -> Result<Delivered, Failure> {
-        let started = tokio::time::Instant::now();
         if f.task.trim().is_empty() {
             return Err(Failure::new(Reason::BadRequest, "`task` is empty"));
         }
@@ -233,7 +262,7 @@ impl Engine {
             f.language.as_deref().filter(|l| !l.trim().is_empty()),
             Some(&src.path),
         );
-        record.language = language.as_ref().map(|l| l.name().to_string());
+        cx.record.language = language.as_ref().map(|l| l.name().to_string());
         let (mode, narrowed) = if req.overwrite {
             let chars = src.content.chars().count();
             if chars > edit::WHOLE_REWRITE_MAX_CHARS {
@@ -249,7 +278,7 @@ impl Engine {
             (edit::Mode::WholeFile, false)
         } else {
             // A whole-file answer too big for the model's window is asked as blocks.
-            self.edit_mode(req.tier, &src.content, ct).await?
+            self.edit_mode(req.tier, &src.content, cx.ct).await?
         };
         let section = edit::file_section(&src.path, &src.content);
         let build = |files: &str| {
@@ -279,21 +308,16 @@ impl Engine {
             tier: req.tier,
             ..CodeRequest::default()
         };
+        let job = Job {
+            req: &one,
+            shape,
+            language: language.as_ref(),
+            cap: super::MAX_WRITTEN_CHARS,
+        };
         let checked = self
-            .produce_fitting(
-                &one,
-                shape,
-                language.as_ref(),
-                files,
-                Some(answer),
-                build,
-                super::MAX_WRITTEN_CHARS,
-                progress,
-                ct,
-                record,
-                started,
-            )
+            .produce_fitting(job, files, Some(answer), build, cx)
             .await?;
+        let record = &mut *cx.record;
         let new = checked.artifact;
         ws.write_if_unchanged(&src, &new)?;
         let diff = edit::diff(&src.content, &new, self.cfg.max_diff_lines);

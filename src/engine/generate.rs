@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, Interval, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::{Engine, ProgressTx, cancelled, millis, report, secs};
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, ChatStream};
 use crate::clean::Think;
+use crate::config::Config;
 use crate::failure::{Failure, Reason};
 use crate::sse::StreamEvent;
 use crate::usage::UsageRecord;
@@ -250,9 +251,208 @@ impl Waiting<'_> {
     }
 }
 
+/// The clocks of one generation: the first token's, which starts when the request goes out (not
+/// while the call was queued), and the call's total; neither runs past the total.
+struct Deadlines {
+    sent: Instant,
+    first_token: Instant,
+    total: Instant,
+}
+
+impl Deadlines {
+    fn new(cfg: &Config, started: Instant) -> Deadlines {
+        let total = started + cfg.total_timeout;
+        let sent = Instant::now();
+        Deadlines {
+            sent,
+            first_token: (sent + cfg.first_token_timeout).min(total),
+            total,
+        }
+    }
+
+    /// When waiting for the next chunk ends: the first token's deadline until a token came, then
+    /// the idle timeout from the last chunk.
+    fn next(&self, first_token: bool, last_chunk: Instant, idle: Duration) -> Instant {
+        if first_token {
+            (last_chunk + idle).min(self.total)
+        } else {
+            self.first_token
+        }
+    }
+
+    fn no_first_token(&self, model: &str, attempts: u32) -> Failure {
+        let tries = if attempts > 1 {
+            format!(" ({attempts} attempts)")
+        } else {
+            String::new()
+        };
+        Failure::new(
+            Reason::Timeout,
+            format!(
+                "no first token from {model} within {} s{tries}",
+                secs(self.first_token - self.sent)
+            ),
+        )
+    }
+}
+
+/// One generation under way: its call, its clocks, the progress ticks and the attempts made.
+struct Generating<'a> {
+    engine: &'a Engine,
+    call: &'a Call<'a>,
+    deadlines: Deadlines,
+    tick: Interval,
+    waiting: Waiting<'a>,
+    attempts: u32,
+}
+
+impl Generating<'_> {
+    /// Sends the request, retrying what may pass (refused, 429, 502, 503) with backoff while the
+    /// first token's deadline allows; each request sent counts as an attempt in `record`.
+    async fn send(
+        &mut self,
+        body: &serde_json::Value,
+        record: &mut UsageRecord,
+    ) -> Result<ChatStream, Failure> {
+        let (engine, ct) = (self.engine, self.call.ct);
+        loop {
+            self.attempts += 1;
+            record.attempts += 1;
+            let send = engine.backend.chat(body);
+            tokio::pin!(send);
+            let sent = loop {
+                tokio::select! {
+                    biased;
+                    _ = ct.cancelled() => return Err(cancelled()),
+                    _ = sleep_until(self.deadlines.first_token) => {
+                        return Err(self.deadlines.no_first_token(self.call.model, self.attempts));
+                    }
+                    _ = self.tick.tick() => self.waiting.tick(),
+                    r = &mut send => break r,
+                }
+            };
+            match sent {
+                Ok(s) => return Ok(s),
+                Err(e) if e.retryable() && self.attempts < MAX_ATTEMPTS => {
+                    let delay = retry_delay(self.attempts, e.retry_after());
+                    if Instant::now() + delay >= self.deadlines.first_token {
+                        return Err(engine.failure(e));
+                    }
+                    self.back_off(delay, &e).await?;
+                }
+                Err(e) => return Err(engine.failure(e)),
+            }
+        }
+    }
+
+    /// Waits `delay` before the next attempt, saying why, still cancellable.
+    async fn back_off(&mut self, delay: Duration, e: &BackendError) -> Result<(), Failure> {
+        let why = self.engine.redact(&e.to_string());
+        tracing::info!(attempt = self.attempts, ?delay, "retrying: {why}");
+        report(
+            self.call.progress,
+            format!(
+                "retrying {} in {} s: {}",
+                self.call.model,
+                secs(delay),
+                crate::failure::one_line(&why, 80)
+            ),
+        );
+        let wake = tokio::time::sleep(delay);
+        tokio::pin!(wake);
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.call.ct.cancelled() => return Err(cancelled()),
+                _ = &mut wake => return Ok(()),
+                _ = self.tick.tick() => self.waiting.tick(),
+            }
+        }
+    }
+
+    /// Reads the stream into `c` until it is done, under the first-token, idle and total
+    /// deadlines, stopping a stream that outgrows the cap.
+    async fn read(
+        &mut self,
+        mut stream: ChatStream,
+        c: &mut Collector,
+        record: &mut UsageRecord,
+    ) -> Result<Generation, Failure> {
+        let (engine, call) = (self.engine, self.call);
+        let mut first_token = false;
+        let mut last_chunk = Instant::now();
+        // Content past this cannot clean down to an artifact under the cap; stop the GPU now.
+        let raw_cap = call.cap.saturating_mul(2).saturating_add(16 * 1024);
+        loop {
+            let deadline = self
+                .deadlines
+                .next(first_token, last_chunk, engine.cfg.idle_timeout);
+            let chunk = tokio::select! {
+                biased;
+                _ = call.ct.cancelled() => return Err(cancelled()),
+                _ = sleep_until(deadline) => return Err(self.expired(first_token, deadline, c.tokens())),
+                _ = self.tick.tick() => {
+                    if first_token {
+                        report(call.progress, format!("{} tokens", c.tokens()));
+                    } else {
+                        self.waiting.tick();
+                    }
+                    continue;
+                }
+                next = stream.next_chunk() => next,
+            };
+            let Some(events) = chunk.map_err(|e| engine.failure(e))? else {
+                break;
+            };
+            last_chunk = Instant::now();
+            for ev in events {
+                c.push(ev).map_err(|e| engine.failure(e))?;
+            }
+            if !first_token && c.tokens() > 0 {
+                first_token = true;
+                self.waiting.watch = None;
+                if record.first_token_ms.is_none() {
+                    record.first_token_ms = Some(millis(last_chunk - call.started));
+                }
+            }
+            if c.capped_chars() > raw_cap {
+                return Err(super::too_large(c.capped_chars(), call.cap));
+            }
+            if c.is_done() {
+                break;
+            }
+        }
+        c.finish()
+    }
+
+    /// Which deadline passed while reading, in words.
+    fn expired(&self, first_token: bool, deadline: Instant, tokens: u64) -> Failure {
+        let (model, cfg) = (self.call.model, &self.engine.cfg);
+        if !first_token {
+            self.deadlines.no_first_token(model, self.attempts)
+        } else if deadline == self.deadlines.total {
+            Failure::new(
+                Reason::Timeout,
+                format!(
+                    "{model} did not finish within the {} s total timeout ({tokens} tokens so far)",
+                    secs(cfg.total_timeout)
+                ),
+            )
+        } else {
+            Failure::new(
+                Reason::Timeout,
+                format!(
+                    "{model} stalled: no data for {} s after {tokens} tokens",
+                    secs(cfg.idle_timeout)
+                ),
+            )
+        }
+    }
+}
+
 impl Engine {
     /// Sends `body` and reads its stream to the end. Adds what it cost to `record` (attempts,
-    /// tokens, the first token's time), also when it fails.
+    /// tokens, the first token's time), also when it fails; a request never sent costs nothing.
     pub(crate) async fn generate(
         &self,
         body: &serde_json::Value,
@@ -261,7 +461,11 @@ impl Engine {
         record: &mut UsageRecord,
     ) -> Result<Generation, Failure> {
         let mut collector = None;
+        let attempts = record.attempts;
         let result = self.generate_into(body, call, record, &mut collector).await;
+        if record.attempts == attempts {
+            return result;
+        }
         let usage = collector.as_ref().and_then(Collector::usage);
         match usage {
             Some((prompt, completion)) => {
@@ -285,143 +489,37 @@ impl Engine {
         record: &mut UsageRecord,
         collector: &mut Option<Collector>,
     ) -> Result<Generation, Failure> {
-        let Call {
-            model, ct, started, ..
-        } = *call;
-        let cfg = &self.cfg;
-        let total_deadline = started + cfg.total_timeout;
-        // The first-token clock starts when the request goes out, not while the call was queued.
-        let sent = Instant::now();
-        let first_deadline = (sent + cfg.first_token_timeout).min(total_deadline);
+        let deadlines = Deadlines::new(&self.cfg, call.started);
+        if deadlines.sent >= deadlines.total {
+            // Nothing is sent (a repair after checks that took the rest of the budget): no
+            // attempt, no tokens, and the detail says what ran out.
+            return Err(Failure::new(
+                Reason::Timeout,
+                format!(
+                    "the {} s total timeout ran out before {} was asked",
+                    secs(self.cfg.total_timeout),
+                    call.model
+                ),
+            ));
+        }
         let mut tick =
             tokio::time::interval_at(Instant::now() + PROGRESS_INTERVAL, PROGRESS_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut waiting = Waiting {
+        let mut g = Generating {
             engine: self,
             call,
-            watch: None,
+            deadlines,
+            tick,
+            waiting: Waiting {
+                engine: self,
+                call,
+                watch: None,
+            },
+            attempts: 0,
         };
-        let no_first_token = |attempts: u32| {
-            let tries = if attempts > 1 {
-                format!(" ({attempts} attempts)")
-            } else {
-                String::new()
-            };
-            Failure::new(
-                Reason::Timeout,
-                format!(
-                    "no first token from {model} within {} s{tries}",
-                    secs(first_deadline - sent)
-                ),
-            )
-        };
-
-        let mut attempts = 0;
-        let mut stream = loop {
-            attempts += 1;
-            record.attempts += 1;
-            let send = self.backend.chat(body);
-            tokio::pin!(send);
-            let sent = loop {
-                tokio::select! {
-                    biased;
-                    _ = ct.cancelled() => return Err(cancelled()),
-                    _ = sleep_until(first_deadline) => return Err(no_first_token(attempts)),
-                    _ = tick.tick() => waiting.tick(),
-                    r = &mut send => break r,
-                }
-            };
-            match sent {
-                Ok(s) => break s,
-                Err(e) if e.retryable() && attempts < MAX_ATTEMPTS => {
-                    let delay = retry_delay(attempts, e.retry_after());
-                    if Instant::now() + delay >= first_deadline {
-                        return Err(self.failure(e));
-                    }
-                    let why = self.redact(&e.to_string());
-                    tracing::info!(attempt = attempts, ?delay, "retrying: {why}");
-                    report(
-                        call.progress,
-                        format!(
-                            "retrying {model} in {} s: {}",
-                            secs(delay),
-                            crate::failure::one_line(&why, 80)
-                        ),
-                    );
-                    let wake = tokio::time::sleep(delay);
-                    tokio::pin!(wake);
-                    loop {
-                        tokio::select! {
-                            biased;
-                            _ = ct.cancelled() => return Err(cancelled()),
-                            _ = &mut wake => break,
-                            _ = tick.tick() => waiting.tick(),
-                        }
-                    }
-                }
-                Err(e) => return Err(self.failure(e)),
-            }
-        };
-
+        let stream = g.send(body, record).await?;
         let c = collector.insert(Collector::new(stream.is_event_stream()));
-        let mut first_token = false;
-        let mut last_chunk = Instant::now();
-        // Content past this cannot clean down to an artifact under the cap; stop the GPU now.
-        let raw_cap = call.cap.saturating_mul(2).saturating_add(16 * 1024);
-        loop {
-            let deadline = if first_token {
-                (last_chunk + cfg.idle_timeout).min(total_deadline)
-            } else {
-                first_deadline
-            };
-            let chunk = tokio::select! {
-                biased;
-                _ = ct.cancelled() => return Err(cancelled()),
-                _ = sleep_until(deadline) => {
-                    let tokens = c.tokens();
-                    return Err(if !first_token {
-                        no_first_token(attempts)
-                    } else if deadline == total_deadline {
-                        Failure::new(Reason::Timeout, format!(
-                            "{model} did not finish within the {} s total timeout ({tokens} tokens so far)",
-                            secs(cfg.total_timeout)))
-                    } else {
-                        Failure::new(Reason::Timeout, format!(
-                            "{model} stalled: no data for {} s after {tokens} tokens", secs(cfg.idle_timeout)))
-                    });
-                }
-                _ = tick.tick() => {
-                    if first_token {
-                        report(call.progress, format!("{} tokens", c.tokens()));
-                    } else {
-                        waiting.tick();
-                    }
-                    continue;
-                }
-                next = stream.next_chunk() => next,
-            };
-            let Some(events) = chunk.map_err(|e| self.failure(e))? else {
-                break;
-            };
-            last_chunk = Instant::now();
-            for ev in events {
-                c.push(ev).map_err(|e| self.failure(e))?;
-            }
-            if !first_token && c.tokens() > 0 {
-                first_token = true;
-                waiting.watch = None;
-                if record.first_token_ms.is_none() {
-                    record.first_token_ms = Some(millis(last_chunk - started));
-                }
-            }
-            if c.capped_chars() > raw_cap {
-                return Err(super::too_large(c.capped_chars(), call.cap));
-            }
-            if c.is_done() {
-                break;
-            }
-        }
-        c.finish()
+        g.read(stream, c, record).await
     }
 }
 

@@ -41,6 +41,26 @@ const MAX_CHECK_DETAIL_CHARS: usize = 240;
 /// Progress messages go out through this channel, in order, to whoever forwards them.
 pub(crate) type ProgressTx = UnboundedSender<String>;
 
+/// What every step of one delegation shares: where progress goes, the caller's cancellation, the
+/// usage record being filled (on success and failure alike), and when the call started, which the
+/// total timeout and the progress clock count from.
+pub(crate) struct CallCtx<'a> {
+    pub progress: Option<&'a ProgressTx>,
+    pub ct: &'a CancellationToken,
+    pub record: &'a mut UsageRecord,
+    pub started: Instant,
+}
+
+/// What one delegation asks the model for, and how its answer is judged.
+#[derive(Clone, Copy)]
+pub(crate) struct Job<'a> {
+    pub req: &'a CodeRequest,
+    pub shape: Shape<'a>,
+    pub language: Option<&'a Language>,
+    /// Largest artifact this call may deliver, in characters.
+    pub cap: usize,
+}
+
 /// A successful delegation: the artifact (or, when written to disk, its receipt) and the footer.
 #[derive(Debug, Clone)]
 pub(crate) struct Delivered {
@@ -222,7 +242,13 @@ impl Engine {
     ) -> Result<Delivered, Failure> {
         let started = Instant::now();
         record.tier = Some(req.tier.as_str().to_string());
-        let result = self.run(req, None, progress, ct, record, started).await;
+        let mut cx = CallCtx {
+            progress,
+            ct,
+            record,
+            started,
+        };
+        let result = self.run(req, None, &mut cx).await;
         record.latency_ms = millis(started.elapsed());
         record.ok = result.is_ok();
         record.reason = result.as_ref().err().map(|f| f.reason);
@@ -235,10 +261,7 @@ impl Engine {
         &self,
         req: &CodeRequest,
         shared_files: Option<&str>,
-        progress: Option<&ProgressTx>,
-        ct: &CancellationToken,
-        record: &mut UsageRecord,
-        started: Instant,
+        cx: &mut CallCtx<'_>,
     ) -> Result<Delivered, Failure> {
         if req.task.trim().is_empty() {
             return Err(Failure::new(Reason::BadRequest, "`task` is empty"));
@@ -250,7 +273,7 @@ impl Engine {
             ));
         }
         let language = check::resolve(req.language(), req.output_path());
-        record.language = language.as_ref().map(|l| l.name().to_string());
+        cx.record.language = language.as_ref().map(|l| l.name().to_string());
         // Workspace checks come first: a refused path must not cost a generation.
         let reads = shared_files.is_none() && !req.context_files.is_empty();
         let workspace = if req.output_path().is_some() || reads {
@@ -271,7 +294,7 @@ impl Engine {
             (Some(shared), _) => shared.to_string(),
             (None, Some(ws)) if reads => {
                 let (text, bytes) = ws.read_context(&req.context_files)?;
-                record.context_bytes = bytes;
+                cx.record.context_bytes = bytes;
                 text
             }
             _ => String::new(),
@@ -294,9 +317,7 @@ impl Engine {
                 overwrite: true,
                 ..FilesRequest::default()
             };
-            return self
-                .edit(&file, &call, src, &files, progress, ct, record)
-                .await;
+            return self.edit(&file, &call, src, &files, cx).await;
         }
         let build = |files: &str| {
             prompt::messages(
@@ -314,22 +335,17 @@ impl Engine {
         } else {
             self.cfg.max_output_chars
         };
+        let job = Job {
+            req,
+            shape: Shape::Whole,
+            language: language.as_ref(),
+            cap,
+        };
         // The prompt is fitted to the model's window first (crate::context).
         let checked = self
-            .produce_fitting(
-                req,
-                Shape::Whole,
-                language.as_ref(),
-                &files,
-                req.max_tokens,
-                build,
-                cap,
-                progress,
-                ct,
-                record,
-                started,
-            )
+            .produce_fitting(job, &files, req.max_tokens, build, cx)
             .await?;
+        let record = &mut *cx.record;
         let artifact = match (req.output_path(), &workspace) {
             (Some(path), Some(ws)) => {
                 let receipt = ws.write(path, &checked.artifact, req.overwrite)?;
@@ -345,40 +361,22 @@ impl Engine {
     }
 
     /// Generates, cleans and checks on the request's tier, repairing what a check finds, and
-    /// escalates a `fast` call that still fails to `quality` once.
-    #[allow(clippy::too_many_arguments)]
+    /// escalates a `fast` call that still fails to `quality` once, while the call's total budget
+    /// leaves room for it.
     pub(crate) async fn produce(
         &self,
-        req: &CodeRequest,
-        shape: Shape<'_>,
-        language: Option<&Language>,
+        job: Job<'_>,
         messages: Vec<Message>,
-        cap: usize,
-        progress: Option<&ProgressTx>,
-        ct: &CancellationToken,
-        record: &mut UsageRecord,
-        started: Instant,
+        cx: &mut CallCtx<'_>,
     ) -> Result<Checked, Failure> {
+        let req = job.req;
         let model = tokio::select! {
             biased;
-            _ = ct.cancelled() => return Err(cancelled()),
+            _ = cx.ct.cancelled() => return Err(cancelled()),
             m = self.resolve_model(req.tier) => m?,
         };
-        record.model = Some(model.clone());
-        let first = self
-            .on_model(
-                &model,
-                req,
-                shape,
-                language,
-                messages.clone(),
-                cap,
-                progress,
-                ct,
-                record,
-                started,
-            )
-            .await;
+        cx.record.model = Some(model.clone());
+        let first = self.on_model(&model, &job, messages.clone(), cx).await;
         let failure = match first {
             Ok(artifact) => {
                 return Ok(Checked {
@@ -391,44 +389,54 @@ impl Engine {
         if req.tier != Tier::Fast || !escalates(failure.reason) {
             return Err(failure);
         }
+        let left = (cx.started + self.cfg.total_timeout).saturating_duration_since(Instant::now());
+        if left < self.escalation_minimum() {
+            // What is left could not carry a generation: the quality model would only time out,
+            // and the failure would blame a model that never ran.
+            tracing::info!(from = %model, left_ms = millis(left), "not escalating: the total budget is spent");
+            return Err(failure);
+        }
         let quality = match self.resolve_model(Tier::Quality).await {
             Ok(m) if m != model => m,
             _ => return Err(failure),
         };
         tracing::info!(from = %model, to = %quality, "escalating: {}", failure.detail);
         report(
-            progress,
+            cx.progress,
             format!("fast failed ({}); trying {quality}", failure.reason),
         );
-        record.escalated_from = Some(Tier::Fast.as_str().to_string());
-        record.model = Some(quality.clone());
-        record.checks.clear();
-        let artifact = self
-            .on_model(
-                &quality, req, shape, language, messages, cap, progress, ct, record, started,
-            )
-            .await?;
+        cx.record.escalated_from = Some(Tier::Fast.as_str().to_string());
+        cx.record.model = Some(quality.clone());
+        cx.record.checks.clear();
+        let artifact = self.on_model(&quality, &job, messages, cx).await?;
         Ok(Checked {
             artifact,
             escalated_from: Some(Tier::Fast),
         })
     }
 
+    /// The least of the total budget an escalation needs left to start: one connect timeout. Less
+    /// than that cannot be told apart from a host that is off, let alone hold a generation.
+    fn escalation_minimum(&self) -> Duration {
+        self.cfg.connect_timeout
+    }
+
     /// Generation, cleaning, checks and repairs on one model.
-    #[allow(clippy::too_many_arguments)]
     async fn on_model(
         &self,
         model: &str,
-        req: &CodeRequest,
-        shape: Shape<'_>,
-        language: Option<&Language>,
+        job: &Job<'_>,
         mut messages: Vec<Message>,
-        cap: usize,
-        progress: Option<&ProgressTx>,
-        ct: &CancellationToken,
-        record: &mut UsageRecord,
-        started: Instant,
+        cx: &mut CallCtx<'_>,
     ) -> Result<String, Failure> {
+        let Job {
+            req,
+            shape,
+            language,
+            cap,
+        } = *job;
+        let (progress, ct, started) = (cx.progress, cx.ct, cx.started);
+        let record = &mut *cx.record;
         let _permit = match &self.limiter {
             Some(limiter) => Some(
                 self.wait_for_slot(limiter, model, progress, ct, started)

@@ -18,7 +18,7 @@ use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 
 /// One step of a scripted response body.
 #[derive(Debug, Clone)]
@@ -35,13 +35,29 @@ pub enum Step {
     Gate(Gate),
 }
 
-/// A one-shot gate a scripted response waits on; opening it before the wait is not lost.
-#[derive(Debug, Clone, Default)]
-pub struct Gate(Arc<Notify>);
+/// A gate scripted responses wait on: each `open` lets one waiting response through, whether it
+/// comes before or after that response reached the gate. It counts (a semaphore, not a `Notify`,
+/// whose stored wake-up is one however often it is given), so three opens release three answers
+/// even on a multi-thread runtime, where a test's opens can come before the mock's tasks wait.
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<Semaphore>);
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate(Arc::new(Semaphore::new(0)))
+    }
+}
 
 impl Gate {
     pub fn open(&self) {
-        self.0.notify_one();
+        self.0.add_permits(1);
+    }
+
+    async fn pass(&self) {
+        // The semaphore is never closed.
+        if let Ok(permit) = self.0.acquire().await {
+            permit.forget();
+        }
     }
 }
 
@@ -220,7 +236,9 @@ impl Mock {
         }
     }
 
-    /// Resolves once `n` chat requests have arrived.
+    /// Resolves once `n` chat requests have arrived. Race-free on any runtime: a `Notified` is
+    /// woken by `notify_waiters` from the moment it is created, and it is created before the count
+    /// is read.
     pub async fn wait_chats(&self, n: usize) {
         loop {
             let notified = self.chat_arrived.notified();
@@ -333,7 +351,7 @@ impl Mock {
                 Step::Gate(gate) => {
                     let mut buf = [0u8; 64];
                     tokio::select! {
-                        _ = gate.0.notified() => {}
+                        _ = gate.pass() => {}
                         n = sock.read(&mut buf) => if matches!(n, Ok(0) | Err(_)) {
                             self.mark_closed();
                             return false;
@@ -510,6 +528,34 @@ impl Harness {
             )
             .await
             .unwrap()
+    }
+
+    /// Keeps progress notifications in `kept` until one's message satisfies `until` (kept too).
+    /// Tests wait on what the server says rather than on time: a script holds its answer at a
+    /// [`Gate`] until the note it is waiting for has come. The bound only turns a server that never
+    /// says it into a failure instead of a hang.
+    pub async fn progress_until(
+        &mut self,
+        kept: &mut Vec<ProgressNotificationParam>,
+        until: impl Fn(&str) -> bool,
+    ) {
+        let wait = async {
+            loop {
+                let note = self.progress.recv().await.expect("the server is gone");
+                let hit = note.message.as_deref().is_some_and(&until);
+                kept.push(note);
+                if hit {
+                    return;
+                }
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(60), wait)
+            .await
+            .is_err()
+        {
+            let said: Vec<_> = kept.iter().filter_map(|p| p.message.clone()).collect();
+            panic!("the progress note waited for did not come; it said {said:?}");
+        }
     }
 
     pub fn usage_path(&self) -> PathBuf {
