@@ -65,7 +65,11 @@ const REGISTRY: &[(&str, Cover)] = &[
     ),
     (
         "cargo install --locked --path .",
-        NotRun("a release build installed into ~/.cargo/bin; the tests run the same binary"),
+        Test {
+            file: "tests/e2e/test_install.py",
+            name: "test_the_readmes_install_from_a_checkout_puts_the_binary_on_path",
+            runs: "PREFIX = \"cargo install --locked --path .\"",
+        },
     ),
     // README: "Install".
     (
