@@ -1167,9 +1167,8 @@ mod props {
         let code = lang.filter(|_| Format::of(lang).code);
         let lines: Vec<&str> = out.lines().collect();
         (!out.is_empty() && first.trim().is_empty())
-            || code.is_some_and(|l| {
-                out.lines().any(is_fence_line) && parses(l, &lines) != Some(true)
-            })
+            || code
+                .is_some_and(|l| out.lines().any(is_fence_line) && parses(l, &lines) != Some(true))
             || is_fence_line(first)
             || is_fence_line(last)
             || is_chatter(first)

@@ -51,10 +51,11 @@ const REGISTRY: &[(&str, Cover)] = &[
     // README: "Try it".
     (
         "examples/demo.sh",
-        NotRun(
-            "the whole demo: builds the release binary and starts its own model server on the \
-             demo's port; its steps are what test_inspector, test_cli and test_files run",
-        ),
+        Test {
+            file: "tests/e2e/test_demo.py",
+            name: "test_the_demo_runs_as_the_readme_says",
+            runs: "REPO / \"examples\" / \"demo.sh\"",
+        },
     ),
     (
         "scripts/test.sh",

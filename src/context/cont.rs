@@ -10,11 +10,11 @@
 
 use super::{DEFAULT_ANSWER_ROOM, estimate_messages};
 use crate::check::Language;
-use crate::request::CodeRequest;
 use crate::engine::Engine;
 use crate::engine::generate::{Call, Generation};
 use crate::engine::prompt::{self, Message};
 use crate::failure::Failure;
+use crate::request::CodeRequest;
 use crate::usage::UsageRecord;
 
 /// Lines of the cut answer quoted in the continuation turn.
