@@ -16,8 +16,9 @@
 #      disk, checked, and the demo tests it;
 #   4. `delegate_files` again: an edit of an existing file, which the planner sees as a diff, and
 #      the demo tests;
-#   5. a check at work: a task on the weak `fast` model, whose answers are checked, sent back
-#      with the checker's message, and escalated to `quality` when still broken;
+#   5. a check at work: a task on the weak `fast` model with the project's own test configured as
+#      its check (--check): answers that fail it go back with its message, and the call is
+#      escalated to `quality` when still broken;
 #   6. `local-executor-mcp stats`: what these calls saved.
 # The first run on a machine takes about 20 minutes on 2 cores, nearly all of it compiling (the
 # release binary, then llama.cpp inside llama-cpp-python) and downloading the models (600 MB);
@@ -259,15 +260,31 @@ test_it 'subtotal(150, 2) == 300, cart_total still works, line_total is gone' \
 assert shop.subtotal(150, 2) == 300 and not hasattr(shop, "line_total")
 assert shop.cart_total([("pen", 150, 2), ("ink", 300, 1)]) == 600 and shop.with_tax(600) == 720'
 
-step "5. a check at work: the weak fast model, checked, repaired, escalated"
-# SmolLM2-135M (the fast tier) answers this with code that does not parse: each answer goes
-# back to the model with the checker's message (LOCAL_EXECUTOR_REPAIRS, 2 by default), and a
-# fast call still broken after that is sent to the quality tier once, rather than reach the
-# planner broken. The outcome line says which of these happened.
+step "5. a check at work: a configured test, the weak fast model repaired, then escalated"
+# A check command is yours to configure (--check or LOCAL_EXECUTOR_CHECK_PYTHON): here the
+# project's own test of the artifact, which the server runs on every answer, in a box that cannot
+# write the project. SmolLM2-135M (the fast tier) answers with code that parses but is wrong: each
+# answer goes back to the model with the test's message (LOCAL_EXECUTOR_REPAIRS, 2 by default),
+# and a fast call still failing after that is sent to the quality tier once, rather than reach
+# the planner broken. The outcome line says which of these happened.
+cat >"$PROJECT/check_temperature.py" <<'EOF'
+"""The project's test of a temperature module: python3 check_temperature.py FILE."""
+import importlib.util
+import sys
+
+spec = importlib.util.spec_from_file_location("candidate", sys.argv[1])
+m = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(m)
+got = m.celsius_to_fahrenheit(100)
+assert got == 212, f"celsius_to_fahrenheit(100) returned {got!r}, expected 212"
+got = m.fahrenheit_to_celsius(212)
+assert got == 100, f"fahrenheit_to_celsius(212) returned {got!r}, expected 100"
+EOF
 CHECK_TASK='Write two Python functions: celsius_to_fahrenheit(c: float) -> float and fahrenheit_to_celsius(f: float) -> float.'
-show "local-executor-mcp delegate --tier fast --language python \"$CHECK_TASK\""
+CHECK="python=$PY $PROJECT/check_temperature.py {file}"
+show "local-executor-mcp delegate --tier fast --language python --check '$CHECK' \"$CHECK_TASK\""
 status=0
-(cd "$PROJECT" && "$BIN" delegate --tier fast --language python "$CHECK_TASK" >temperature.py) || status=$?
+(cd "$PROJECT" && "$BIN" delegate --tier fast --language python --check "$CHECK" "$CHECK_TASK" >temperature.py) || status=$?
 outcome "$(last_call)"
 case "$status" in
     0) test_it 'celsius_to_fahrenheit(100) == 212 and back' \

@@ -64,6 +64,9 @@ def test_the_demo_runs_as_the_readme_says(binary: Path, tmp_path: Path):
     for what in ("is_palindrome(", "median(", "subtotal("):
         assert any(o.startswith("the demo's own test passes: " + what) for o in outcomes), out
     assert not any("FAILS" in o for o in outcomes), out
+    # Step 5: the weak model's answers fail the configured test, go back to it, and the call is
+    # escalated; the quality model's answer passes the test.
+    assert "→ escalated to quality → ok" in out[at[4]:at[5]], out[at[4]:at[5]]
     # Step 4 is an edit: the planner saw a diff.
     assert "edited shop.py" in out, out
     # The final stats count the demo's calls and show what they saved.

@@ -149,6 +149,10 @@ class ScriptedBackend(_Server):
 
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length") or 0))
+                # The server also asks other kinds of backend for the model's window (Ollama's
+                # POST /api/show); only chat requests are generations.
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    return _json(self, {"error": {"message": "no such route"}}, 404)
                 backend.chats += 1
                 chunk = lambda delta, finish=None: {  # noqa: E731 - one line per event below
                     "id": "c", "object": "chat.completion.chunk", "model": MODEL,
