@@ -764,45 +764,93 @@ async fn a_project_wide_check_runs_in_the_staged_project_without_a_file_argument
     );
 }
 
-/// Issue 18: a check that fails, however hard it scribbles on its staged project (appending to
-/// the candidate, writing a new file, changing a mode), leaves the user's tree byte-identical:
-/// contents, modes, no stray file, for a new file and for a rewrite of an existing one.
+/// Issue 18: a check that fails, however it scribbles on its staged project (appending to the
+/// candidate and to a sibling, writing a new file: refused by the box, or done on copies where
+/// there is none), leaves the user's tree byte-identical: contents, modes, no stray file, for a
+/// new file and for a rewrite of an existing one.
 #[tokio::test]
 async fn a_failed_check_leaves_the_users_tree_byte_identical() {
-    let check = "sh -c 'echo scribble >> \"$0\"; echo stray > stray.txt; chmod 600 \"$0\"; echo still wrong; exit 1' {file}";
+    let check = "sh -c 'exec 2>/dev/null; echo scribble >> \"$0\"; echo scribble >> lib/tool.py; echo stray > stray.txt; echo still wrong; exit 1' {file}";
+    // With the box (a shadow of links it keeps read-only) and without (a shadow of copies).
+    for unboxed in [false, true] {
+        let mock = Mock::start(&["m"]).await;
+        mock.always(Reply::text("def f():\n    return 1\n"));
+        let env = [
+            ("LOCAL_LLM_BASE_URL", mock.url.as_str()),
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_EXECUTOR_ALLOW_WRITE", "1"),
+            ("LOCAL_EXECUTOR_CHECK_PYTHON", check),
+        ];
+        let h = if unboxed {
+            start_without_landlock(&env).await
+        } else {
+            Harness::start(&mock, &env).await
+        };
+        let ws = h.workspace.path().to_path_buf();
+        write_mode(&ws.join("app.py"), "def f():\n    return 0\n", 0o640);
+        write_mode(&ws.join("lib/tool.py"), "#!/usr/bin/env python3\n", 0o755);
+        write_mode(&ws.join("data.json"), "{}\n", 0o444);
+        let before = snapshot(&ws);
+        let r = h
+            .call(
+                "delegate_files",
+                json!({"files": [
+                    {"path": "app.py", "task": "f returns 1"},
+                    {"path": "lib/new.py", "task": "a new module"},
+                ], "overwrite": true}),
+            )
+            .await;
+        let text = text_of(&r);
+        assert_eq!(
+            text.matches("DELEGATION_FAILED (invalid_output)").count(),
+            2,
+            "unboxed {unboxed}: {text}"
+        );
+        assert!(text.contains("still wrong"), "{text}");
+        assert_eq!(
+            snapshot(&ws),
+            before,
+            "unboxed {unboxed}: the user's tree changed"
+        );
+        h.stop().await;
+    }
+}
+
+/// Issue 18: in the box, the staged project is hard links to the user's files, and the box keeps
+/// the check from writing any of them: a write to a sibling is stopped and is the check's error,
+/// and the user's file keeps its bytes.
+#[tokio::test]
+async fn a_boxed_check_cannot_write_through_the_staged_project() {
+    if !boxed_here() {
+        eprintln!("no Landlock here: the shadow is copies, nothing to test");
+        return;
+    }
     let mock = Mock::start(&["m"]).await;
-    mock.always(Reply::text("def f():\n    return 1\n"));
+    mock.push(Reply::text("def f():\n    return 1\n"));
     let h = Harness::start(
         &mock,
         &[
             ("LOCAL_LLM_MODEL_QUALITY", "m"),
             ("LOCAL_EXECUTOR_ALLOW_WRITE", "1"),
-            ("LOCAL_EXECUTOR_CHECK_PYTHON", check),
+            (
+                "LOCAL_EXECUTOR_CHECK_PYTHON",
+                "sh -c 'echo pwned >> models.py' {file}",
+            ),
         ],
     )
     .await;
     let ws = h.workspace.path().to_path_buf();
-    write_mode(&ws.join("app.py"), "def f():\n    return 0\n", 0o640);
-    write_mode(&ws.join("lib/tool.py"), "#!/usr/bin/env python3\n", 0o755);
-    write_mode(&ws.join("data.json"), "{}\n", 0o444);
-    let before = snapshot(&ws);
+    write_mode(&ws.join("models.py"), "X = 1\n", 0o644);
     let r = h
-        .call(
-            "delegate_files",
-            json!({"files": [
-                {"path": "app.py", "task": "f returns 1"},
-                {"path": "lib/new.py", "task": "a new module"},
-            ], "overwrite": true}),
-        )
+        .call("write_file", json!({"task": "f", "output_path": "app.py"}))
         .await;
     let text = text_of(&r);
+    assert!(text.contains("· unchecked: sh crashed]"), "{text}");
+    assert_eq!(mock.chats().len(), 1, "no repair is asked for");
     assert_eq!(
-        text.matches("DELEGATION_FAILED (invalid_output)").count(),
-        2,
-        "{text}"
+        std::fs::read_to_string(ws.join("models.py")).unwrap(),
+        "X = 1\n"
     );
-    assert!(text.contains("still wrong"), "{text}");
-    assert_eq!(snapshot(&ws), before, "the user's tree changed");
     h.stop().await;
 }
 
@@ -894,7 +942,7 @@ async fn concurrent_delegations_check_their_own_candidates_only() {
         std::fs::read_dir(std::env::temp_dir())
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.path().join(format!("started-{nonce}")).exists())
+            .filter(|e| e.path().join(format!("work/started-{nonce}")).exists())
             .count()
     };
     let mock = Mock::start(&["m"]).await;

@@ -442,8 +442,12 @@ impl Checker {
                 return report;
             }
         };
-        let tmp = place.tmp();
-        let env = sandbox::environment(self.inherited.iter().cloned(), &self.secrets(), tmp);
+        let env = sandbox::environment(
+            self.inherited.iter().cloned(),
+            &self.secrets(),
+            &place.tmp(),
+        );
+        let writable = place.writable();
         for c in commands {
             let wide = command::project_wide(&c.argv);
             let (file, shown_as, workdir, shadow) = match &place {
@@ -481,7 +485,7 @@ impl Checker {
                 workdir,
                 programs: &self.workdir,
                 shadow,
-                tmp,
+                tmp: &writable,
                 env: &env,
                 timeout: self.timeout.min(left),
             };
@@ -492,6 +496,8 @@ impl Checker {
                 break;
             }
         }
+        // Removing thousands of entries takes a while on some file systems: off the call's path.
+        tokio::task::spawn_blocking(move || drop(place));
         report
     }
 
@@ -504,6 +510,13 @@ impl Checker {
         let workspace = self.workdir.clone();
         let rel = rel.to_path_buf();
         let text = artifact.to_string();
+        // Where the box keeps the check from writing the shadow, its files are hard links to the
+        // user's (fast: no data is copied); elsewhere they are copies, which a check may write.
+        let how = if sandbox::enforced() {
+            stage::Files::Linked
+        } else {
+            stage::Files::Copied
+        };
         // The folder travels with the work: if this call is dropped meanwhile, it is removed
         // once the staging ends, never while it is being written.
         let staged = tokio::task::spawn_blocking(move || {
@@ -514,7 +527,12 @@ impl Checker {
                     &dir.path().join("project"),
                     &rel,
                     text.as_bytes(),
+                    how,
                 )
+            });
+            let staged = staged.and_then(|s| {
+                std::fs::create_dir(dir.path().join(WORK))?;
+                Ok(s)
             });
             (dir, staged, rel)
         })
@@ -527,6 +545,7 @@ impl Checker {
                 dir,
                 staged,
                 shown_as,
+                how,
             }),
             Err(e) => {
                 tracing::warn!(path = %shown_as, "checking a detached copy: cannot stage the project: {e}");
@@ -558,6 +577,7 @@ enum Place {
         dir: tempfile::TempDir,
         staged: stage::Staged,
         shown_as: String,
+        how: stage::Files,
     },
     Detached {
         dir: tempfile::TempDir,
@@ -568,11 +588,27 @@ enum Place {
     },
 }
 
+/// The staged check's own folder beside the shadow: its `TMPDIR` and caches.
+const WORK: &str = "work";
+
 impl Place {
-    /// The check's temporary folder: the one place its box lets it write.
-    fn tmp(&self) -> &Path {
+    /// The check's temporary folder (`TMPDIR`).
+    fn tmp(&self) -> PathBuf {
         match self {
-            Place::Staged { dir, .. } | Place::Detached { dir, .. } => dir.path(),
+            Place::Staged { dir, .. } => dir.path().join(WORK),
+            Place::Detached { dir, .. } => dir.path().to_path_buf(),
+        }
+    }
+
+    /// What the box lets the check write: its temporary folder, and a shadow of copies (never
+    /// one of hard links, which would reach the user's files).
+    fn writable(&self) -> PathBuf {
+        match self {
+            Place::Staged {
+                how: stage::Files::Linked,
+                ..
+            } => self.tmp(),
+            Place::Staged { dir, .. } | Place::Detached { dir, .. } => dir.path().to_path_buf(),
         }
     }
 }

@@ -36,6 +36,17 @@ const DEPENDENCY_DIRS: &[&str] = &[
 /// Folders a walk (outside git) never enters: version control and build output.
 const SKIPPED_DIRS: &[&str] = &[".git", ".hg", ".svn", ".jj", "target", "dist", "build"];
 
+/// How the project's files enter the shadow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Files {
+    /// Copied (cloned where the file system can): the check may write the shadow.
+    Copied,
+    /// Hard-linked to the user's files, copied where a link cannot be made (another file
+    /// system, a file the user may not link): only for a shadow the check's box keeps it from
+    /// writing, since a write through a link would reach the user's file.
+    Linked,
+}
+
 /// A project staged with one candidate at its path.
 #[derive(Debug)]
 pub struct Staged {
@@ -162,6 +173,7 @@ pub fn stage(
     shadow: &Path,
     rel: &Path,
     candidate: &[u8],
+    how: Files,
 ) -> io::Result<Staged> {
     if !is_plain_relative(rel) || rel.as_os_str().is_empty() {
         return Err(io::Error::other(format!(
@@ -199,7 +211,7 @@ pub fn stage(
         } else if meta.is_dir() || meta.len() > LINKED_FILE_BYTES {
             // A submodule, or a file too big to copy for every check.
             symlink(&src, &dst)?;
-        } else {
+        } else if how == Files::Copied || std::fs::hard_link(&src, &dst).is_err() {
             std::fs::copy(&src, &dst)?;
         }
         count += 1;
@@ -354,7 +366,15 @@ mod tests {
         let files = walk(ws.path()).unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let shadow = tmp.path().join("project");
-        let staged = stage(ws.path(), &files, &shadow, Path::new("src/app.ts"), b"new").unwrap();
+        let staged = stage(
+            ws.path(),
+            &files,
+            &shadow,
+            Path::new("src/app.ts"),
+            b"new",
+            Files::Copied,
+        )
+        .unwrap();
         assert_eq!(std::fs::read(&staged.file).unwrap(), b"new");
         assert_eq!(
             std::fs::metadata(&staged.file)
@@ -383,6 +403,7 @@ mod tests {
             &again,
             Path::new("node_modules/lib/index.js"),
             b"pwned",
+            Files::Linked,
         )
         .unwrap_err();
         assert!(e.to_string().contains("through a link"), "{e}");
@@ -397,7 +418,8 @@ mod tests {
                     &files,
                     &tmp.path().join("b"),
                     Path::new(bad),
-                    b""
+                    b"",
+                    Files::Copied,
                 )
                 .is_err(),
                 "{bad}"
