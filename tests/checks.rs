@@ -1065,3 +1065,79 @@ async fn cargo_check_sees_a_new_module_at_its_path() {
     assert!(!ws.join("target").exists(), "cargo wrote into the project");
     h.stop().await;
 }
+
+/// `tsc` for the TypeScript test: `LEX_TSC`, else the one `tests/e2e/run.sh` installs into
+/// `.cache/npm`; `None` when neither is there.
+fn tsc() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("LEX_TSC")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/npm/node_modules/.bin/tsc")
+        });
+    path.is_file().then_some(path)
+}
+
+/// Issue 18, TypeScript: `tsc --noEmit -p tsconfig.json` as a project-wide check (it refuses a
+/// file argument with `-p`: TS5042), on a fixture project whose `tsconfig.json` and sibling
+/// `types.ts` the candidate needs. The first candidate misuses the imported type; the repair turn
+/// carries the compiler's TS2339 line, and the repaired file lands.
+#[tokio::test]
+async fn tsc_checks_the_candidate_against_the_projects_types() {
+    let Some(tsc) = tsc() else {
+        eprintln!("no tsc (set LEX_TSC, or run tests/e2e/run.sh once): nothing to test");
+        return;
+    };
+    let wrong = "import { User } from \"./types\";\n\nexport function greet(u: User): string {\n  return \"hi \" + u.fullName;\n}\n";
+    let right = "import { User } from \"./types\";\n\nexport function greet(u: User): string {\n  return \"hi \" + u.name;\n}\n";
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text(wrong));
+    mock.push(Reply::text(right));
+    let check = format!("{} --noEmit -p tsconfig.json", tsc.display());
+    let h = Harness::start(
+        &mock,
+        &[
+            ("LOCAL_LLM_MODEL_QUALITY", "m"),
+            ("LOCAL_EXECUTOR_ALLOW_WRITE", "1"),
+            ("LOCAL_EXECUTOR_CHECK_TYPESCRIPT", &check),
+            ("LOCAL_EXECUTOR_CHECK_TIMEOUT", "600"),
+            ("LOCAL_LLM_TIMEOUT", "900"),
+        ],
+    )
+    .await;
+    let ws = h.workspace.path().to_path_buf();
+    write_mode(
+        &ws.join("tsconfig.json"),
+        "{\"compilerOptions\": {\"strict\": true, \"noEmit\": true, \"target\": \"es2020\", \"module\": \"commonjs\"}, \"include\": [\"src\"]}\n",
+        0o644,
+    );
+    write_mode(
+        &ws.join("src/types.ts"),
+        "export interface User {\n  id: number;\n  name: string;\n}\n",
+        0o644,
+    );
+    let r = bounded(
+        "tsc twice",
+        h.call(
+            "write_file",
+            json!({"task": "greet(u: User) says hi by name", "output_path": "src/greet.ts"}),
+        ),
+    )
+    .await;
+    let text = text_of(&r);
+    assert!(!is_error(&r), "{text}");
+    assert!(
+        text.contains("· checked: typescript syntax, tsc · 1 repair]"),
+        "{text}"
+    );
+    let repair = serde_json::to_string(&mock.chats()[1].body).unwrap();
+    assert!(
+        repair.contains("src/greet.ts(4,")
+            && repair.contains("error TS2339: Property 'fullName' does not exist on type 'User'."),
+        "{repair}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("src/greet.ts")).unwrap(),
+        right
+    );
+    h.stop().await;
+}

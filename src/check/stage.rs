@@ -198,6 +198,7 @@ pub fn stage(
         }
     }
     let mut count = 0;
+    let mut link = how == Files::Linked;
     for f in files {
         let src = workspace.join(f);
         let Ok(meta) = std::fs::symlink_metadata(&src) else {
@@ -213,7 +214,7 @@ pub fn stage(
         } else if meta.is_dir() || meta.len() > LINKED_FILE_BYTES {
             // A submodule, or a file too big to copy for every check.
             symlink(&src, &dst)?;
-        } else if how == Files::Copied || std::fs::hard_link(&src, &dst).is_err() {
+        } else if !link || !hard_link(&src, &dst, &mut link) {
             std::fs::copy(&src, &dst)?;
         }
         count += 1;
@@ -284,6 +285,20 @@ fn place(
         std::fs::set_permissions(&file, m.permissions())?;
     }
     Ok(file)
+}
+
+/// Links `dst` to `src`; false when it cannot, and `link` turned off when no link can be made at
+/// all (the temporary folder is on another file system), so the rest are copied without trying.
+fn hard_link(src: &Path, dst: &Path, link: &mut bool) -> bool {
+    match std::fs::hard_link(src, dst) {
+        Ok(()) => true,
+        Err(e) => {
+            if e.kind() == io::ErrorKind::CrossesDevices {
+                *link = false;
+            }
+            false
+        }
+    }
 }
 
 fn make_dirs(shadow: &Path, rel: &Path, made: &mut HashSet<PathBuf>) -> io::Result<()> {
