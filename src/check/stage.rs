@@ -4,8 +4,8 @@
 //! in a git work tree: tracked and untracked-but-not-ignored files; elsewhere a bounded walk),
 //! each a hard link to the user's file where the check's box keeps the shadow read-only
 //! ([`Files::Linked`]), else a copy (`copy_file_range`, which clones the file where the file
-//! system can). A file over [`LINKED_FILE_BYTES`], a submodule and the dependency folders a
-//! checker resolves through (`node_modules`, `.venv`, …) are symbolic links to the real ones,
+//! system can; a file over [`LINKED_FILE_BYTES`] is a symbolic link instead). A submodule and the
+//! dependency folders a checker resolves through (`node_modules`, `.venv`, …) are symbolic links to the real ones,
 //! which the box lets a check read but never write. Every check gets a shadow of its own, so
 //! concurrent delegations never see each other's candidates, and the shadow goes with the
 //! temporary folder when the check ends, however it ends.
@@ -24,7 +24,8 @@ use std::process::{Command, Stdio};
 
 /// Most files a shadow holds; a larger project is checked on a detached copy as before.
 pub const MAX_FILES: usize = 50_000;
-/// A file larger than this (an asset, a data set) is linked read-only rather than copied.
+/// A file larger than this (an asset, a data set) that cannot be hard-linked is linked by a
+/// symbolic link rather than copied.
 pub const LINKED_FILE_BYTES: u64 = 1024 * 1024;
 /// Folders of installed dependencies, linked whole where they are not part of the file list.
 const DEPENDENCY_DIRS: &[&str] = &[
@@ -211,10 +212,15 @@ pub fn stage(
         let dst = shadow.join(f);
         if meta.file_type().is_symlink() {
             symlink(&std::fs::read_link(&src)?, &dst)?;
-        } else if meta.is_dir() || meta.len() > LINKED_FILE_BYTES {
-            // A submodule, or a file too big to copy for every check.
+        } else if meta.is_dir() {
+            // A submodule.
             symlink(&src, &dst)?;
-        } else if !link || !hard_link(&src, &dst, &mut link) {
+        } else if link && hard_link(&src, &dst, &mut link) {
+            // Linked: no data copied, and the box keeps the check from writing it.
+        } else if meta.len() > LINKED_FILE_BYTES {
+            // Too big to copy for every check.
+            symlink(&src, &dst)?;
+        } else {
             std::fs::copy(&src, &dst)?;
         }
         count += 1;
