@@ -41,6 +41,8 @@ pub(crate) struct CommandInfo {
     pub(crate) program: String,
     /// Where the program was found on `PATH` (or under the workspace for a relative path).
     pub(crate) found: Option<PathBuf>,
+    /// No `{file}`: it checks the staged project with no file argument.
+    pub(crate) project_wide: bool,
 }
 
 /// The configured check commands, each with whether its program exists.
@@ -53,6 +55,7 @@ pub(crate) fn describe(cfg: &Config) -> Vec<CommandInfo> {
                 language: c.language.clone(),
                 command: c.command.clone(),
                 found: find_program(&program, &cfg.workspace),
+                project_wide: project_wide(&c.argv),
                 program,
             }
         })
