@@ -6,6 +6,9 @@
 //!
 //! Run: `cargo bench --bench check` (or `cargo test --release --bench check`).
 
+#[path = "support/cpu.rs"]
+mod cpu;
+use cpu::cpu_now;
 use std::time::{Duration, Instant};
 
 use local_executor_mcp::check::{Lang, syntax_error};
@@ -35,29 +38,6 @@ fn typescript(lines: usize) -> String {
         i += 1;
     }
     out
-}
-
-/// The calling thread's CPU time, where the platform has it; else the wall clock.
-fn cpu_now() -> Duration {
-    #[cfg(unix)]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid, writable timespec and the clock id a constant libc defines.
-        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0 {
-            return Duration::new(
-                u64::try_from(ts.tv_sec).unwrap_or(0),
-                u32::try_from(ts.tv_nsec).unwrap_or(0),
-            );
-        }
-    }
-    START.with(|start| start.elapsed())
-}
-
-thread_local! {
-    static START: Instant = Instant::now();
 }
 
 /// Medians of (CPU time, wall time) over `RUNS` checks of `text`, which must fail or not as

@@ -5,7 +5,12 @@
 //!
 //! Run: `cargo bench --bench context` (or `cargo test --release --bench context`).
 
+#[path = "support/cpu.rs"]
+mod cpu;
+
 use std::time::{Duration, Instant};
+
+use cpu::cpu_now;
 
 use local_executor_mcp::context::{estimate, outline::reduce_all};
 
@@ -48,16 +53,18 @@ fn framed(files: &[(&str, String)]) -> String {
         .collect()
 }
 
-fn median(mut f: impl FnMut()) -> Duration {
-    let mut times: Vec<Duration> = (0..RUNS)
+/// Medians of (CPU time, wall time) over `RUNS` runs of `f`.
+fn median(mut f: impl FnMut()) -> (Duration, Duration) {
+    let (mut cpu, mut wall): (Vec<Duration>, Vec<Duration>) = (0..RUNS)
         .map(|_| {
-            let start = Instant::now();
+            let (c, w) = (cpu_now(), Instant::now());
             f();
-            start.elapsed()
+            (cpu_now() - c, w.elapsed())
         })
-        .collect();
-    times.sort();
-    times[RUNS / 2]
+        .unzip();
+    cpu.sort();
+    wall.sort();
+    (cpu[RUNS / 2], wall[RUNS / 2])
 }
 
 fn main() {
@@ -76,12 +83,13 @@ fn main() {
     });
     println!(
         "context fitting, {lines} lines, {} KB, ~{} tokens: estimate {:.3} ms, every file reduced {:.2} ms \
-(to {} lines, ~{} tokens; median of {RUNS})",
+(to {} lines, ~{} tokens; CPU time, wall {:.2} ms; median of {RUNS})",
         context.len() / 1024,
         estimate(&context),
-        count.as_secs_f64() * 1e3,
-        outline.as_secs_f64() * 1e3,
+        count.0.as_secs_f64() * 1e3,
+        outline.0.as_secs_f64() * 1e3,
         reduced.lines().count(),
         estimate(&reduced),
+        outline.1.as_secs_f64() * 1e3,
     );
 }

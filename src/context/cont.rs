@@ -10,11 +10,11 @@
 
 use super::{DEFAULT_ANSWER_ROOM, estimate_messages};
 use crate::check::Language;
-use crate::config::Tier;
 use crate::engine::Engine;
 use crate::engine::generate::{Call, Generation};
 use crate::engine::prompt::{self, Message};
 use crate::failure::Failure;
+use crate::request::CodeRequest;
 use crate::usage::UsageRecord;
 
 /// Lines of the cut answer quoted in the continuation turn.
@@ -29,17 +29,16 @@ const MAX_OVERLAP: usize = 2000;
 impl Engine {
     /// `g` continued while it was cut at the token limit and the window has room; returns the
     /// joined generation (still `length` when the continuations ran out).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn continue_cut(
         &self,
         mut g: Generation,
         messages: &[Message],
-        tier: Tier,
-        max_tokens: Option<u32>,
+        req: &CodeRequest,
         language: Option<&Language>,
         call: &Call<'_>,
         record: &mut UsageRecord,
     ) -> Result<Generation, Failure> {
+        let (tier, max_tokens) = (req.tier, req.max_tokens);
         // Code is continued; a call without a language (a one-token probe, free text) is not.
         let mut left = if language.is_some() {
             self.cfg.continuations

@@ -109,35 +109,44 @@ async fn probe(backend: &Backend, model: &str, may_load: bool) -> (Probed, bool)
         backend.lookup(&show_url, Some(&show)),
         backend.lookup(&ps_url, None),
     );
-    (
-        decide(
-            model,
-            root,
-            &upstream,
-            props,
-            up,
-            listed,
-            lms,
-            ollama.clone(),
-            ps,
-        ),
-        ollama.is_none(),
-    )
+    let keep = ollama.is_none();
+    let answers = Answers {
+        props,
+        up,
+        listed,
+        lms,
+        ollama,
+        ps,
+    };
+    (decide(model, root, &upstream, answers), keep)
+}
+
+/// What each kind of server answered about the model's window (`None`: no answer).
+struct Answers {
+    /// llama.cpp's `/props`.
+    props: Option<Value>,
+    /// llama-swap's upstream `/props`.
+    up: Option<Value>,
+    /// The OpenAI model list (vLLM's `max_model_len`).
+    listed: Option<Value>,
+    /// LM Studio's `/api/v0/models`.
+    lms: Option<Value>,
+    /// Ollama's `/api/show`.
+    ollama: Option<Value>,
+    /// Ollama's `/api/ps`.
+    ps: Option<Value>,
 }
 
 /// The window the answers say, in order of trust.
-#[allow(clippy::too_many_arguments)]
-fn decide(
-    model: &str,
-    root: &str,
-    upstream: &str,
-    props: Option<Value>,
-    up: Option<Value>,
-    listed: Option<Value>,
-    lms: Option<Value>,
-    ollama: Option<Value>,
-    ps: Option<Value>,
-) -> Probed {
+fn decide(model: &str, root: &str, upstream: &str, answers: Answers) -> Probed {
+    let Answers {
+        props,
+        up,
+        listed,
+        lms,
+        ollama,
+        ps,
+    } = answers;
     if let Some(n) = props.as_ref().and_then(n_ctx) {
         return Some((n, "llama.cpp /props", Some(format!("{root}/tokenize"))));
     }

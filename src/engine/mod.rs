@@ -471,15 +471,7 @@ impl Engine {
             };
             // An answer cut at the token limit is continued while the window has room.
             let generation = self
-                .continue_cut(
-                    generation,
-                    &messages,
-                    req.tier,
-                    req.max_tokens,
-                    language,
-                    &call,
-                    record,
-                )
+                .continue_cut(generation, &messages, req, language, &call, record)
                 .await?;
             record.finish_reason = generation.finish_reason.clone();
             let artifact = self.accept(&generation, model, req, (shape, language), cap, record)?;
