@@ -915,6 +915,23 @@ async fn a_cancelled_or_killed_check_leaves_the_users_tree_byte_identical() {
             // The check outlived its server: end it here.
             unsafe { libc::kill(-parent(sleep), libc::SIGKILL) };
             drop(handle);
+            // Its staged project stayed in the temporary directory; the next server removes it.
+            let prefix = format!("local-executor-check-{server}-");
+            let left = || {
+                std::fs::read_dir(std::env::temp_dir())
+                    .unwrap()
+                    .filter_map(|e| e.ok())
+                    .any(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            };
+            assert!(left(), "no folder of the killed server's check");
+            let next = Harness::start(&mock, &[("LOCAL_LLM_MODEL_QUALITY", "m")]).await;
+            bounded("the next server to sweep the folder", async {
+                while left() {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            })
+            .await;
+            next.stop().await;
         } else {
             handle.cancel(Some("moved on".into())).await.unwrap();
             assert!(ends(sleep), "the check's child {sleep} survived the cancel");

@@ -504,9 +504,7 @@ impl Checker {
     /// The project staged with the candidate at `rel`, built off the async workers; when it
     /// cannot be (too many files, a path through a link), a detached copy that says why.
     async fn stage(&self, artifact: &str, rel: &Path) -> std::io::Result<Place> {
-        let dir = tempfile::Builder::new()
-            .prefix("local-executor-check-")
-            .tempdir()?;
+        let dir = temp_folder()?;
         let workspace = self.workdir.clone();
         let rel = rel.to_path_buf();
         let text = artifact.to_string();
@@ -554,9 +552,7 @@ impl Checker {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "artifact".into());
-                let dir = tempfile::Builder::new()
-                    .prefix("local-executor-check-")
-                    .tempdir()?;
+                let dir = temp_folder()?;
                 let file = dir.path().join(&name);
                 std::fs::write(&file, artifact)?;
                 Ok(Place::Detached {
@@ -653,10 +649,50 @@ pub fn syntax_error(lang: Lang, text: &str) -> Option<String> {
     }
 }
 
+/// The start of every check's temporary folder; the server's process id follows it, so that a
+/// later server can tell the folders of a server that is gone ([`sweep`]).
+const TEMP_PREFIX: &str = "local-executor-check-";
+
+/// A fresh temporary folder for one check: `local-executor-check-<pid>-<random>`.
+fn temp_folder() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+        .tempdir()
+}
+
+/// Removes, off the caller's thread, the check folders that a server killed mid-check left in the
+/// temporary directory (a staged project among them): those whose process is gone. A folder of
+/// another user, or of a server that still runs, stays.
+pub(crate) fn sweep() {
+    #[cfg(unix)]
+    std::thread::spawn(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+                .and_then(|rest| rest.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<i32>().ok())
+                .filter(|pid| *pid > 0)
+            else {
+                continue;
+            };
+            // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
+            let gone = unsafe { libc::kill(pid, 0) } != 0
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+            if gone && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                // Links are removed, never followed: the user's files stay as they are.
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+}
+
 fn write_inline(artifact: &str, lang: &Language) -> std::io::Result<Place> {
-    let dir = tempfile::Builder::new()
-        .prefix("local-executor-check-")
-        .tempdir()?;
+    let dir = temp_folder()?;
     let shown_as = format!("artifact.{}", lang.extension());
     let file = dir.path().join(&shown_as);
     std::fs::write(&file, artifact)?;
