@@ -743,6 +743,7 @@ async fn doctor_lists_each_check_command_and_fails_a_missing_program() {
                 ("LOCAL_LLM_MODEL_QUALITY", QUALITY),
                 ("LOCAL_EXECUTOR_CHECK_PYTHON", "ruff check {file}"),
                 ("LOCAL_EXECUTOR_CHECK_SH", "./lint.sh {file}"),
+                ("LOCAL_EXECUTOR_CHECK_TS", "./lint.sh --project ."),
             ],
         )
         .await;
@@ -760,6 +761,11 @@ async fn doctor_lists_each_check_command_and_fails_a_missing_program() {
     );
     assert!(
         text.contains("✔ check for bash: `./lint.sh {file}` ("),
+        "{text}"
+    );
+    // Without `{file}` a command checks the whole staged project: doctor says so.
+    assert!(
+        text.contains("✔ check for typescript: `./lint.sh --project .` (project-wide, "),
         "{text}"
     );
 }

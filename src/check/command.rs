@@ -1,6 +1,6 @@
 //! The check commands the user configured (never anything from a tool call): one program per
-//! check, split into argv without a shell, run on one file with the workspace root as its working
-//! directory, stdin closed, a clean environment, in the box of [`super::sandbox`], its output
+//! check, split into argv without a shell, run on one file (or, for a command without `{file}`,
+//! on the staged project) from the project's root, stdin closed, a clean environment, in the box of [`super::sandbox`], its output
 //! captured up to a cap, under a timeout. The process group is recorded at the start and killed
 //! when the call ends, however it ends, so nothing a checker started outlives it.
 
@@ -41,6 +41,8 @@ pub(crate) struct CommandInfo {
     pub(crate) program: String,
     /// Where the program was found on `PATH` (or under the workspace for a relative path).
     pub(crate) found: Option<PathBuf>,
+    /// No `{file}`: it checks the staged project with no file argument.
+    pub(crate) project_wide: bool,
 }
 
 /// The configured check commands, each with whether its program exists.
@@ -53,6 +55,7 @@ pub(crate) fn describe(cfg: &Config) -> Vec<CommandInfo> {
                 language: c.language.clone(),
                 command: c.command.clone(),
                 found: find_program(&program, &cfg.workspace),
+                project_wide: project_wide(&c.argv),
                 program,
             }
         })
@@ -69,15 +72,22 @@ pub(crate) fn name(argv: &[String]) -> String {
         .to_string()
 }
 
-/// One command run on one file.
+/// One command run on one file, or on the staged project.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Run<'a> {
     pub(crate) argv: &'a [String],
-    pub(crate) file: &'a Path,
+    /// What `{file}` stands for; `None` for a project-wide command, which gets no file argument.
+    pub(crate) file: Option<&'a Path>,
     /// Replaces the file's path in the output, so the model sees `artifact.py` or its output
     /// path rather than a temporary name.
     pub(crate) shown_as: &'a str,
+    /// The working directory: the staged project's root, or the workspace for a detached copy.
     pub(crate) workdir: &'a Path,
+    /// Where a relative program (`./node_modules/.bin/tsc`) is taken from: the real workspace,
+    /// whose files the guards keep from delegations.
+    pub(crate) programs: &'a Path,
+    /// The staged project's root, shown as a relative path in the output.
+    pub(crate) shadow: Option<&'a Path>,
     /// The check's own temporary folder: the one place its box lets it write.
     pub(crate) tmp: &'a Path,
     /// The whole environment the program gets.
@@ -113,7 +123,7 @@ impl Run<'_> {
             }
         };
         let args = substitute(&self.argv[1..], self.file);
-        let resolved = resolve_relative(program, self.workdir);
+        let resolved = resolve_relative(program, self.programs);
         let mut cmd = tokio::process::Command::new(&resolved);
         cmd.args(&args)
             .current_dir(self.workdir)
@@ -203,7 +213,8 @@ impl Run<'_> {
         judge(name, status, output, sandbox::active())
     }
     /// stdout then stderr, the checked file's path shown as `shown_as`, whether the checker
-    /// printed it whole or relative to the workspace (as ruff and eslint do).
+    /// printed it whole or relative to the workspace (as ruff and eslint do), the staged
+    /// project's other files relative to its root, and what concerns the candidate first.
     fn output(&self, out: &[u8], err: &[u8]) -> String {
         let mut text = String::from_utf8_lossy(out).trim_end().to_string();
         let err = String::from_utf8_lossy(err);
@@ -214,19 +225,50 @@ impl Run<'_> {
             }
             text.push_str(err);
         }
-        let whole = self.file.to_string_lossy();
-        let relative = self
-            .file
-            .strip_prefix(self.workdir)
-            .map(|p| p.to_string_lossy())
-            .unwrap_or_default();
-        for path in [whole, relative] {
-            if !path.is_empty() {
-                text = text.replace(path.as_ref(), self.shown_as);
+        if let Some(file) = self.file {
+            let whole = file.to_string_lossy();
+            let relative = file
+                .strip_prefix(self.workdir)
+                .map(|p| p.to_string_lossy())
+                .unwrap_or_default();
+            for path in [whole, relative] {
+                if !path.is_empty() {
+                    text = text.replace(path.as_ref(), self.shown_as);
+                }
             }
         }
-        text
+        if let Some(root) = self.shadow {
+            let root = root.to_string_lossy();
+            text = text.replace(&format!("{root}{}", std::path::MAIN_SEPARATOR), "");
+            text = text.replace(root.as_ref(), ".");
+        }
+        candidate_first(&text, self.shown_as)
     }
+}
+
+/// The checker's message with the entries that name the candidate first, in their order, then
+/// the rest: a project-wide check may report other files too, and only the first lines reach the
+/// model. An entry is a line that does not start with a blank and the indented lines after it.
+fn candidate_first(text: &str, shown_as: &str) -> String {
+    if shown_as.is_empty() || !text.contains(shown_as) {
+        return text.to_string();
+    }
+    let mut entries: Vec<Vec<&str>> = Vec::new();
+    for line in text.lines() {
+        let continues = line.starts_with([' ', '\t']) && !entries.is_empty();
+        match entries.last_mut() {
+            Some(entry) if continues => entry.push(line),
+            _ => entries.push(vec![line]),
+        }
+    }
+    let (mine, rest): (Vec<_>, Vec<_>) = entries
+        .into_iter()
+        .partition(|e| e.iter().any(|l| l.contains(shown_as)));
+    mine.into_iter()
+        .chain(rest)
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn judge(
@@ -296,14 +338,18 @@ fn kill_group(group: Option<u32>) {
     let _ = group;
 }
 
-/// Each argument with `{file}` replaced by the path; the path appended when no argument has it.
-/// A bare `{file}` passes the path as it is, even when it is not UTF-8.
-fn substitute(args: &[String], file: &Path) -> Vec<OsString> {
-    if !args.iter().any(|a| a.contains(FILE_PLACEHOLDER)) {
-        let mut all: Vec<OsString> = args.iter().map(OsString::from).collect();
-        all.push(file.as_os_str().to_owned());
-        return all;
-    }
+/// Whether a command checks the whole project: no argument names `{file}`. It runs in the staged
+/// project with no file argument (`tsc --noEmit -p tsconfig.json`, `cargo check`, `mypy .`).
+pub(crate) fn project_wide(argv: &[String]) -> bool {
+    !argv.iter().skip(1).any(|a| a.contains(FILE_PLACEHOLDER))
+}
+
+/// Each argument with `{file}` replaced by the path; without a file (a project-wide command) the
+/// arguments as configured. A bare `{file}` passes the path as it is, even when it is not UTF-8.
+fn substitute(args: &[String], file: Option<&Path>) -> Vec<OsString> {
+    let Some(file) = file else {
+        return args.iter().map(OsString::from).collect();
+    };
     args.iter()
         .map(|a| {
             if a == FILE_PLACEHOLDER {
@@ -409,9 +455,11 @@ mod tests {
         let env = env(tmp);
         let run = Run {
             argv: &argv,
-            file,
+            file: Some(file),
             shown_as: "artifact.py",
             workdir,
+            programs: workdir,
+            shadow: None,
             tmp,
             env: &env,
             timeout,
@@ -560,9 +608,11 @@ mod tests {
         let cancel = CancellationToken::new();
         let run = Run {
             argv: &argv,
-            file: &file,
+            file: Some(&file),
             shown_as: "a",
             workdir: dir.path(),
+            programs: dir.path(),
+            shadow: None,
             tmp: dir.path(),
             env: &env,
             timeout: Duration::from_secs(600),
@@ -629,7 +679,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_file_is_substituted_or_appended() {
+    async fn the_file_is_substituted_and_never_appended() {
         let dir = tempfile::tempdir().unwrap();
         let file = artifact(dir.path(), "");
         let o = run_in(
@@ -643,13 +693,18 @@ mod tests {
         let o = run_in("echo", &file, dir.path(), LONG).await;
         assert_eq!(o.verdict, Verdict::Pass);
         assert_eq!(
-            substitute(&argv("-q"), Path::new("/t/a.py")),
-            [OsString::from("-q"), OsString::from("/t/a.py")]
+            substitute(&argv("--noEmit -p tsconfig.json"), None),
+            ["--noEmit", "-p", "tsconfig.json"].map(OsString::from)
         );
         assert_eq!(
-            substitute(&argv("--in={file} {file}"), Path::new("/t/a.py")),
+            substitute(&argv("--in={file} {file}"), Some(Path::new("/t/a.py"))),
             [OsString::from("--in=/t/a.py"), OsString::from("/t/a.py")]
         );
+        assert!(project_wide(&argv("tsc --noEmit -p tsconfig.json")));
+        assert!(project_wide(&argv("cargo check")));
+        assert!(!project_wide(&argv("ruff check --stdin-filename={file}")));
+        // The program's own name is no placeholder.
+        assert!(project_wide(&argv("{file}")));
     }
 
     #[tokio::test]
@@ -671,7 +726,7 @@ mod tests {
         std::fs::write(&script, "#!/bin/sh\necho \"linted $1\"\nexit 2\n").unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let file = artifact(ws.path(), "");
-        let o = run_in("./bin/lint", &file, ws.path(), LONG).await;
+        let o = run_in("./bin/lint {file}", &file, ws.path(), LONG).await;
         assert_eq!((o.name.as_str(), o.verdict), ("lint", Verdict::Fail));
         assert_eq!(o.message, "linted artifact.py");
         assert_eq!(find_program("./bin/lint", ws.path()), Some(script));
@@ -692,19 +747,37 @@ mod tests {
         std::fs::create_dir(ws.path().join("pkg")).unwrap();
         let staged = ws.path().join("pkg/.mod.py.tmp42");
         std::fs::write(&staged, "x = 1\n").unwrap();
-        let argv = argv("sh -c 'echo \"$0:1: bad\"; echo \"pkg/.mod.py.tmp42:2: worse\"; exit 1'");
+        let argv =
+            argv("sh -c 'echo \"$0:1: bad\"; echo \"pkg/.mod.py.tmp42:2: worse\"; exit 1' {file}");
         let env = env(ws.path());
         let run = Run {
             argv: &argv,
-            file: &staged,
+            file: Some(&staged),
             shown_as: "pkg/mod.py",
             workdir: ws.path(),
+            programs: ws.path(),
+            shadow: None,
             tmp: ws.path(),
             env: &env,
             timeout: LONG,
         };
         let o = run.run(&CancellationToken::new()).await;
         assert_eq!(o.message, "pkg/mod.py:1: bad\npkg/mod.py:2: worse");
+    }
+
+    #[test]
+    fn a_project_wide_message_puts_the_candidates_entries_first() {
+        let text = [
+            "lib/old.ts(1,1): error TS1: elsewhere",
+            "src/app.ts(3,5): error TS2339: Property 'x' does not exist on type 'User'.",
+            "  the detail of it",
+            "Found 2 errors.",
+        ];
+        assert_eq!(
+            candidate_first(&text.join("\n"), "src/app.ts"),
+            [text[1], text[2], text[0], text[3]].join("\n")
+        );
+        assert_eq!(candidate_first("a\nb", "src/app.ts"), "a\nb");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Verdicts on an artifact before it is delivered: which language it is (a name, an alias or a
 //! path's extension), an in-process parse (tree-sitter grammars for code, parsers for the data
-//! formats), then the check commands the user configured for that language, run on a temporary
-//! copy, boxed and with a clean environment ([`sandbox`]), within the call's budget. Each check
+//! formats), then the check commands the user configured for that language, run on the project
+//! staged in a temporary shadow with the artifact at its path ([`stage`]; a detached copy when
+//! the artifact has no path), boxed and with a clean environment ([`sandbox`]), within the
+//! call's budget. Each check
 //! yields an [`Outcome`] with a message short enough to send back to the model for a repair,
 //! the backend's secrets masked. The paths a command runs or loads are guarded from writing
 //! ([`guard`]). Nothing here decides what to do with a failure; the engine does.
@@ -12,6 +14,7 @@ pub(crate) mod guard;
 mod python;
 mod rules;
 pub(crate) mod sandbox;
+pub mod stage;
 pub(crate) mod syntax;
 
 use std::ffi::OsString;
@@ -370,7 +373,8 @@ impl Checker {
     }
 
     /// Runs every check that applies to `artifact` in order: the in-process parse, then each
-    /// configured command, each within the check timeout and what is left before `deadline`
+    /// configured command, on the project staged with the artifact at `path` (relative to the
+    /// workspace root) when it has one, else on a detached copy, each within the check timeout and what is left before `deadline`
     /// (the call's total budget). Stops after the first `fail` (a linter has nothing to say about
     /// code that does not parse) or on cancellation, which kills a running command at once.
     /// Messages come back with the backend's secrets masked.
@@ -378,10 +382,11 @@ impl Checker {
         &self,
         artifact: &str,
         lang: Option<&Language>,
+        path: Option<&Path>,
         cancel: &CancellationToken,
         deadline: Instant,
     ) -> Report {
-        let mut report = self.check_raw(artifact, lang, cancel, deadline).await;
+        let mut report = self.check_raw(artifact, lang, path, cancel, deadline).await;
         for o in &mut report.outcomes {
             o.message = self.cfg.redact(&o.message);
             if matches!(o.verdict, Verdict::Error | Verdict::Timeout) && !cancel.is_cancelled() {
@@ -395,6 +400,7 @@ impl Checker {
         &self,
         artifact: &str,
         lang: Option<&Language>,
+        path: Option<&Path>,
         cancel: &CancellationToken,
         deadline: Instant,
     ) -> Report {
@@ -415,11 +421,16 @@ impl Checker {
         if commands.is_empty() || cancel.is_cancelled() {
             return report;
         }
-        // The artifact goes to a file of its own in a fresh temporary folder, never into the
-        // workspace; the folder goes when this returns. It is also the only place the checks
-        // may write.
-        let (dir, file, shown_as) = match write_inline(artifact, lang) {
-            Ok(written) => written,
+        // The candidate is staged where it will live, in a shadow of the project inside a fresh
+        // temporary folder ([`stage`]); an inline artifact, or a project that cannot be staged,
+        // goes to a file of its own there. Never into the workspace; the folder goes when this
+        // returns, however it returns, and it is the only place the checks may write.
+        let place = match path {
+            Some(rel) => self.stage(artifact, rel).await,
+            None => write_inline(artifact, lang),
+        };
+        let place = match place {
+            Ok(place) => place,
             Err(e) => {
                 for c in commands {
                     report.outcomes.push(Outcome::new(
@@ -431,15 +442,50 @@ impl Checker {
                 return report;
             }
         };
-        let env = sandbox::environment(self.inherited.iter().cloned(), &self.secrets(), dir.path());
+        let env = sandbox::environment(
+            self.inherited.iter().cloned(),
+            &self.secrets(),
+            &place.tmp(),
+        );
+        let writable = place.writable();
         for c in commands {
+            let wide = command::project_wide(&c.argv);
+            let (file, shown_as, workdir, shadow) = match &place {
+                Place::Staged {
+                    staged, shown_as, ..
+                } => (
+                    (!wide).then_some(staged.file.as_path()),
+                    shown_as.as_str(),
+                    staged.root.as_path(),
+                    Some(staged.root.as_path()),
+                ),
+                // A project-wide command needs the candidate in the project: without a path
+                // there is no project to check it in, and it does not run.
+                Place::Detached { .. } if wide && path.is_none() => continue,
+                Place::Detached { why: Some(why), .. } if wide => {
+                    report.outcomes.push(Outcome::new(
+                        command::name(&c.argv),
+                        Verdict::Error,
+                        format!("cannot stage the project: {why}"),
+                    ));
+                    continue;
+                }
+                Place::Detached { file, shown_as, .. } => (
+                    Some(file.as_path()),
+                    shown_as.as_str(),
+                    self.workdir.as_path(),
+                    None,
+                ),
+            };
             let left = deadline.saturating_duration_since(Instant::now());
             let run = command::Run {
                 argv: &c.argv,
-                file: &file,
-                shown_as: &shown_as,
-                workdir: &self.workdir,
-                tmp: dir.path(),
+                file,
+                shown_as,
+                workdir,
+                programs: &self.workdir,
+                shadow,
+                tmp: &writable,
                 env: &env,
                 timeout: self.timeout.min(left),
             };
@@ -450,8 +496,124 @@ impl Checker {
                 break;
             }
         }
+        // Removing thousands of entries takes a while on some file systems: off the call's path.
+        tokio::task::spawn_blocking(move || drop(place));
         report
     }
+
+    /// The project staged with the candidate at `rel`, built off the async workers; when it
+    /// cannot be (too many files, a path through a link), a detached copy that says why.
+    async fn stage(&self, artifact: &str, rel: &Path) -> std::io::Result<Place> {
+        let dir = temp_folder()?;
+        let workspace = self.workdir.clone();
+        let rel = rel.to_path_buf();
+        let text = artifact.to_string();
+        // Where the box keeps the check from writing the shadow, its files are hard links to the
+        // user's (fast: no data is copied); elsewhere they are copies, which a check may write.
+        let how = if sandbox::enforced() {
+            stage::Files::Linked
+        } else {
+            stage::Files::Copied
+        };
+        // The folder travels with the work: if this call is dropped meanwhile, it is removed
+        // once the staging ends, never while it is being written.
+        let staged = tokio::task::spawn_blocking(move || {
+            let staged = stage::list(&workspace).and_then(|files| {
+                stage::stage(
+                    &workspace,
+                    &files,
+                    &dir.path().join("project"),
+                    &rel,
+                    text.as_bytes(),
+                    how,
+                )
+            });
+            let staged = staged.and_then(|s| {
+                std::fs::create_dir(dir.path().join(WORK))?;
+                Ok(s)
+            });
+            (dir, staged, rel)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        let (dir, staged, rel) = staged;
+        let shown_as = slashed(&rel);
+        match staged {
+            Ok(staged) => Ok(Place::Staged {
+                dir,
+                staged,
+                shown_as,
+                how,
+            }),
+            Err(e) => {
+                tracing::warn!(path = %shown_as, "checking a detached copy: cannot stage the project: {e}");
+                drop(dir);
+                let name = rel
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "artifact".into());
+                let dir = temp_folder()?;
+                let file = dir.path().join(&name);
+                std::fs::write(&file, artifact)?;
+                Ok(Place::Detached {
+                    dir,
+                    file,
+                    shown_as,
+                    why: Some(e.to_string()),
+                })
+            }
+        }
+    }
+}
+
+/// Where a candidate is checked: staged in a shadow of the project, or detached in a file of its
+/// own. Either lives in a temporary folder that goes with it.
+enum Place {
+    Staged {
+        dir: tempfile::TempDir,
+        staged: stage::Staged,
+        shown_as: String,
+        how: stage::Files,
+    },
+    Detached {
+        dir: tempfile::TempDir,
+        file: PathBuf,
+        shown_as: String,
+        /// Why the project could not be staged, when it was asked for.
+        why: Option<String>,
+    },
+}
+
+/// The staged check's own folder beside the shadow: its `TMPDIR` and caches.
+const WORK: &str = "work";
+
+impl Place {
+    /// The check's temporary folder (`TMPDIR`).
+    fn tmp(&self) -> PathBuf {
+        match self {
+            Place::Staged { dir, .. } => dir.path().join(WORK),
+            Place::Detached { dir, .. } => dir.path().to_path_buf(),
+        }
+    }
+
+    /// What the box lets the check write: its temporary folder, and a shadow of copies (never
+    /// one of hard links, which would reach the user's files).
+    fn writable(&self) -> PathBuf {
+        match self {
+            Place::Staged {
+                how: stage::Files::Linked,
+                ..
+            } => self.tmp(),
+            Place::Staged { dir, .. } | Place::Detached { dir, .. } => dir.path().to_path_buf(),
+        }
+    }
+}
+
+fn slashed(rel: &Path) -> String {
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The in-process parse for `lang`, off the async workers (a large file takes milliseconds);
@@ -487,17 +649,59 @@ pub fn syntax_error(lang: Lang, text: &str) -> Option<String> {
     }
 }
 
-fn write_inline(
-    artifact: &str,
-    lang: &Language,
-) -> std::io::Result<(tempfile::TempDir, PathBuf, String)> {
-    let dir = tempfile::Builder::new()
-        .prefix("local-executor-check-")
-        .tempdir()?;
+/// The start of every check's temporary folder; the server's process id follows it, so that a
+/// later server can tell the folders of a server that is gone ([`sweep`]).
+const TEMP_PREFIX: &str = "local-executor-check-";
+
+/// A fresh temporary folder for one check: `local-executor-check-<pid>-<random>`.
+fn temp_folder() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+        .tempdir()
+}
+
+/// Removes, off the caller's thread, the check folders that a server killed mid-check left in the
+/// temporary directory (a staged project among them): those whose process is gone. A folder of
+/// another user, or of a server that still runs, stays.
+pub(crate) fn sweep() {
+    #[cfg(unix)]
+    std::thread::spawn(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+                .and_then(|rest| rest.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<i32>().ok())
+                .filter(|pid| *pid > 0)
+            else {
+                continue;
+            };
+            // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
+            let gone = unsafe { libc::kill(pid, 0) } != 0
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+            if gone && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                // Links are removed, never followed: the user's files stay as they are.
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+}
+
+fn write_inline(artifact: &str, lang: &Language) -> std::io::Result<Place> {
+    let dir = temp_folder()?;
     let shown_as = format!("artifact.{}", lang.extension());
     let file = dir.path().join(&shown_as);
     std::fs::write(&file, artifact)?;
-    Ok((dir, file, shown_as))
+    Ok(Place::Detached {
+        dir,
+        file,
+        shown_as,
+        why: None,
+    })
 }
 
 /// The first lines of a checker's message, at most [`MESSAGE_CHARS`] characters, ending in `…`
@@ -657,11 +861,11 @@ mod tests {
     #[tokio::test]
     async fn a_parse_failure_stops_before_the_commands() {
         let ws = tempfile::tempdir().unwrap();
-        let checker = checker_with(&[("python", "sh -c 'exit 0'")], ws.path());
+        let checker = checker_with(&[("python", "sh -c 'exit 0' {file}")], ws.path());
         let lang = Language::from_name("py");
         let cancel = CancellationToken::new();
         let report = checker
-            .check("def f(:\n", lang.as_ref(), &cancel, far())
+            .check("def f(:\n", lang.as_ref(), None, &cancel, far())
             .await;
         assert_eq!(report.outcomes.len(), 1);
         let failure = report.failure().unwrap();
@@ -670,7 +874,13 @@ mod tests {
         assert!(!report.checked());
 
         let report = checker
-            .check("def f():\n    return 1\n", lang.as_ref(), &cancel, far())
+            .check(
+                "def f():\n    return 1\n",
+                lang.as_ref(),
+                None,
+                &cancel,
+                far(),
+            )
             .await;
         assert_eq!(report.names(), "python syntax, sh");
         assert!(report.checked());
@@ -682,7 +892,7 @@ mod tests {
         let ws = tempfile::tempdir().unwrap();
         // Fails and prints the file's name and content, so both show in the message.
         let checker = checker_with(
-            &[("ts", "sh -c 'echo \"$0\"; cat \"$0\"; exit 1'")],
+            &[("ts", "sh -c 'echo \"$0\"; cat \"$0\"; exit 1' {file}")],
             ws.path(),
         );
         let cancel = CancellationToken::new();
@@ -690,6 +900,7 @@ mod tests {
             .check(
                 "const a: number = 1;\n",
                 Language::from_name("ts").as_ref(),
+                None,
                 &cancel,
                 far(),
             )
@@ -713,7 +924,7 @@ mod tests {
         let checker = checker_with(
             &[
                 ("kotlin", "no-such-checker-program-xyz {file}"),
-                ("kotlin", "sh -c 'exit 0'"),
+                ("kotlin", "sh -c 'exit 0' {file}"),
             ],
             ws.path(),
         );
@@ -722,6 +933,7 @@ mod tests {
             .check(
                 "fun main() {}\n",
                 Language::from_name("kotlin").as_ref(),
+                None,
                 &cancel,
                 far(),
             )
@@ -736,10 +948,12 @@ mod tests {
     async fn no_language_means_no_checks() {
         let checker = checker_with(&[("python", "sh -c 'exit 1'")], &std::env::temp_dir());
         let cancel = CancellationToken::new();
-        let report = checker.check("x", None, &cancel, far()).await;
+        let report = checker.check("x", None, None, &cancel, far()).await;
         assert!(report.outcomes.is_empty() && !report.checked());
         let md = Language::from_name("md");
-        let report = checker.check("# T\n", md.as_ref(), &cancel, far()).await;
+        let report = checker
+            .check("# T\n", md.as_ref(), None, &cancel, far())
+            .await;
         assert!(report.outcomes.is_empty());
     }
 
@@ -747,7 +961,10 @@ mod tests {
     async fn check_output_has_the_key_masked() {
         let ws = tempfile::tempdir().unwrap();
         let checker = checker_with(
-            &[("python", "sh -c 'echo key sk-local-SECRET-123; exit 1'")],
+            &[(
+                "python",
+                "sh -c 'echo key sk-local-SECRET-123; exit 1' {file}",
+            )],
             ws.path(),
         );
         let cancel = CancellationToken::new();
@@ -755,6 +972,7 @@ mod tests {
             .check(
                 "x = 1\n",
                 Language::from_name("py").as_ref(),
+                None,
                 &cancel,
                 far(),
             )
@@ -767,13 +985,14 @@ mod tests {
     async fn a_spent_budget_runs_no_command() {
         let ws = tempfile::tempdir().unwrap();
         let marker = ws.path().join("ran");
-        let command = format!("sh -c 'touch {}'", marker.display());
+        let command = format!("sh -c 'touch {}' {{file}}", marker.display());
         let checker = checker_with(&[("kotlin", &command)], ws.path());
         let cancel = CancellationToken::new();
         let report = checker
             .check(
                 "fun main() {}\n",
                 Language::from_name("kotlin").as_ref(),
+                None,
                 &cancel,
                 Instant::now(),
             )

@@ -87,11 +87,13 @@ pub(crate) fn environment(
     env
 }
 
-/// Cache locations of common checkers (ruff, mypy, npm for `npx`), under the check's cache.
+/// Cache locations of common checkers (ruff, mypy, npm for `npx`, cargo's build output), under
+/// the check's cache.
 const CACHES: &[(&str, &str)] = &[
     ("RUFF_CACHE_DIR", "ruff"),
     ("MYPY_CACHE_DIR", "mypy"),
     ("npm_config_cache", "npm"),
+    ("CARGO_TARGET_DIR", "cargo-target"),
 ];
 
 /// Whether a variable of the server's environment may reach a check (its value aside).

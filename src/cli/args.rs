@@ -114,8 +114,8 @@ pub struct WorkspaceArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Checks")]
 pub struct CheckArgs {
-    /// A check command for a language, `LANG=COMMAND`, `{file}` standing for the file; repeatable.
-    /// Also `LOCAL_EXECUTOR_CHECK_<LANG>=COMMAND`; a flag replaces the variable of its language.
+    /// A check command for a language, `LANG=COMMAND`, `{file}` standing for the file at its path
+    /// in the staged project; without `{file}` it checks the whole project; repeatable. Also `LOCAL_EXECUTOR_CHECK_<LANG>=COMMAND`; a flag replaces the variable of its language.
     #[arg(long = "check", value_name = "LANG=COMMAND", value_parser = parse_check_flag)]
     pub checks: Vec<CheckCommand>,
     /// Seconds a check command may run.

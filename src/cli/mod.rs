@@ -217,6 +217,8 @@ pub fn run(cli: Cli) -> ExitCode {
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(base_url = %cfg.base_url, workspace = %cfg.workspace.display(), "serving MCP on stdio");
     let engine = Arc::new(Engine::new(cfg)?);
+    // What a server killed mid-check left in the temporary directory goes now.
+    crate::check::sweep();
     let server = Server::new(engine);
     let (stdin, stdout) = rmcp::transport::io::stdio_pipes();
     // rmcp lets handlers run for a few seconds after stdin closes; the GPU should stop at once.

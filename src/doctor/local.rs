@@ -77,9 +77,11 @@ pub(super) fn check_commands(cfg: &crate::config::Config, report: &mut Report) {
         (false, text) => report.note(text),
     }
     for c in commands {
+        // A command without `{file}` checks the staged project and gets no file argument.
+        let scope = if c.project_wide { "project-wide, " } else { "" };
         match &c.found {
             Some(path) => report.pass(format!(
-                "check for {}: `{}` ({})",
+                "check for {}: `{}` ({scope}{})",
                 c.language,
                 c.command,
                 path.display()

@@ -313,6 +313,7 @@ impl Engine {
             shape,
             language: language.as_ref(),
             cap: super::MAX_WRITTEN_CHARS,
+            path: Some(std::path::Path::new(&src.path)),
         };
         let checked = self
             .produce_fitting(job, files, Some(answer), build, cx)

@@ -59,6 +59,8 @@ pub(crate) struct Job<'a> {
     pub language: Option<&'a Language>,
     /// Largest artifact this call may deliver, in characters.
     pub cap: usize,
+    /// Where the artifact will live, relative to the workspace root: its checks see it there.
+    pub path: Option<&'a std::path::Path>,
 }
 
 /// A successful delegation: the artifact (or, when written to disk, its receipt) and the footer.
@@ -335,11 +337,16 @@ impl Engine {
         } else {
             self.cfg.max_output_chars
         };
+        let rel = match (req.output_path(), &workspace) {
+            (Some(path), Some(ws)) => Some(ws.check_write_path(path)?),
+            _ => None,
+        };
         let job = Job {
             req,
             shape: Shape::Whole,
             language: language.as_ref(),
             cap,
+            path: rel.as_deref(),
         };
         // The prompt is fitted to the model's window first (crate::context).
         let checked = self
@@ -434,6 +441,7 @@ impl Engine {
             shape,
             language,
             cap,
+            path,
         } = *job;
         let (progress, ct, started) = (cx.progress, cx.ct, cx.started);
         let record = &mut *cx.record;
@@ -470,7 +478,10 @@ impl Engine {
             let (problem, result) = match shape.apply(&artifact, &generation.content, language) {
                 Ok(artifact) => {
                     let deadline = started + self.cfg.total_timeout;
-                    let verdicts = self.checker.check(&artifact, language, ct, deadline).await;
+                    let verdicts = self
+                        .checker
+                        .check(&artifact, language, path, ct, deadline)
+                        .await;
                     if ct.is_cancelled() {
                         return Err(cancelled());
                     }
