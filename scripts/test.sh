@@ -13,6 +13,16 @@ cargo fmt --check
 step "cargo clippy (release, all targets)"
 cargo clippy --release --all-targets -- -D warnings
 
+if [ "${SKIP_E2E:-0}" != "1" ]; then
+  # tsc, which tests/checks.rs runs as a project's own checker, comes with the end-to-end suite's
+  # npm clients; installed first, so that test runs rather than says it has nothing to test.
+  step "npm clients (tests/e2e/npm.sh)"
+  # shellcheck source=tests/e2e/npm.sh
+  . tests/e2e/npm.sh
+  npm_setup
+  export LEX_REQUIRE_TSC=1
+fi
+
 step "cargo test (release, offline)"
 cargo test --release
 

@@ -1101,6 +1101,11 @@ fn tsc() -> Option<std::path::PathBuf> {
 #[tokio::test]
 async fn tsc_checks_the_candidate_against_the_projects_types() {
     let Some(tsc) = tsc() else {
+        // scripts/test.sh installs tsc first and sets LEX_REQUIRE_TSC: there, a missing tsc fails.
+        assert!(
+            std::env::var_os("LEX_REQUIRE_TSC").is_none(),
+            "LEX_REQUIRE_TSC is set and there is no tsc at LEX_TSC or .cache/npm"
+        );
         eprintln!("no tsc (set LEX_TSC, or run tests/e2e/run.sh once): nothing to test");
         return;
     };

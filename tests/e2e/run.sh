@@ -63,22 +63,11 @@ fi
 #    ~/.cache/local-executor-mcp/gateway-wheels, so a fresh clone installs without downloading).
 gateway_setup
 
-# 4. The npm clients, pinned by tests/e2e/package-lock.json, in .cache/npm (npm's own cache makes
-#    a reinstall fast): the MCP Inspector, Claude Code, playwright-core for the browser test, and
-#    TypeScript, whose tsc the check tests of tests/checks.rs run as a project's own checker.
-npm_dir="$REPO/.cache/npm"
-export LEX_NPM_BIN="$npm_dir/node_modules/.bin"
-want=$(cat "$REPO/tests/e2e/package.json" "$REPO/tests/e2e/package-lock.json" | cksum | cut -d' ' -f1)
-if [ "$(cat "$npm_dir/.lex-stamp" 2>/dev/null)" != "$want" ] \
-    || [ ! -x "$LEX_NPM_BIN/claude" ] || [ ! -x "$LEX_NPM_BIN/mcp-inspector" ] \
-    || [ ! -d "$npm_dir/node_modules/playwright-core" ] || [ ! -x "$LEX_NPM_BIN/tsc" ]; then
-    command -v npm >/dev/null || { echo "npm is needed for the MCP Inspector, Claude Code and playwright-core" >&2; exit 1; }
-    say "installing the MCP Inspector CLI, Claude Code's CLI, playwright-core and TypeScript into $npm_dir"
-    mkdir -p "$npm_dir"
-    cp "$REPO/tests/e2e/package.json" "$REPO/tests/e2e/package-lock.json" "$npm_dir/"
-    (cd "$npm_dir" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error)
-    echo "$want" >"$npm_dir/.lex-stamp"
-fi
+# 4. The npm clients (tests/e2e/npm.sh): the MCP Inspector, Claude Code, playwright-core and
+#    TypeScript, in .cache/npm.
+# shellcheck source=tests/e2e/npm.sh
+. "$REPO/tests/e2e/npm.sh"
+npm_setup
 
 # 5. A real browser for the `stats --html` page: Chromium from Debian's packages (apt-get, as root
 #    or through sudo), driven by playwright-core (test_stats_html.py).
