@@ -242,8 +242,9 @@ fn merge(call: &mut UsageRecord, file: &UsageRecord) {
 }
 
 impl Engine {
-    /// Edits one existing file as its task says: the model answers with SEARCH/REPLACE blocks (or,
-    /// for a small file and for `overwrite`, the whole new file), which are applied exactly; the
+    /// Edits one existing file as its task says: the model answers in the format
+    /// [`edit::mode_for`] routes it to (the whole new file, SEARCH/REPLACE blocks, or the changed
+    /// definitions; `overwrite` always whole), which is applied exactly; the
     /// result is checked and written only if the file did not change on disk meanwhile. The
     /// receipt is a diff, and the usage record counts the added lines as landed on disk.
     pub(super) async fn edit(
@@ -263,6 +264,10 @@ impl Engine {
             Some(&src.path),
         );
         cx.record.language = language.as_ref().map(|l| l.name().to_string());
+        let lang = match &language {
+            Some(Language::Known(l)) => Some(*l),
+            _ => None,
+        };
         let (mode, narrowed) = if req.overwrite {
             let chars = src.content.chars().count();
             if chars > edit::WHOLE_REWRITE_MAX_CHARS {
@@ -278,7 +283,8 @@ impl Engine {
             (edit::Mode::WholeFile, false)
         } else {
             // A whole-file answer too big for the model's window is asked as blocks.
-            self.edit_mode(req.tier, &src.content, cx.ct).await?
+            self.edit_mode(req.tier, &src.content, (lang, &f.task), cx.ct)
+                .await?
         };
         let section = edit::file_section(&src.path, &src.content);
         let build = |files: &str| {
@@ -289,7 +295,7 @@ impl Engine {
                     language: language.as_ref().map(Language::name),
                     files,
                 },
-                edit::instructions(mode),
+                &edit::instructions(mode, lang),
                 &section,
             )
         };
@@ -297,10 +303,16 @@ impl Engine {
         let shape = match mode {
             edit::Mode::WholeFile => Shape::WholeEdit {
                 original: &src.content,
+                task: &f.task,
             },
             edit::Mode::Blocks => Shape::Blocks {
                 original: &src.content,
                 path: &src.path,
+            },
+            edit::Mode::Symbols => Shape::Symbols {
+                original: &src.content,
+                // Symbols are asked only of a language that has them.
+                lang: lang.unwrap_or(check::Lang::Python),
             },
         };
         let one = CodeRequest {

@@ -109,6 +109,9 @@ pub(crate) enum Redo<'a> {
     /// file as first shown. `result` is the file the blocks made, when they applied and it
     /// failed a check: the model never saw it, so its line numbers are quoted with their lines.
     Blocks { result: Option<&'a str> },
+    /// The changed definitions again, all of them (the next answer is applied to the file as
+    /// first shown); `result` as for blocks.
+    Symbols { result: Option<&'a str> },
 }
 
 /// The conversation so far plus the model's answer and what the check found, asking for a
@@ -123,6 +126,8 @@ pub(crate) fn repair(
     let problem = problem.trim_end();
     let again = "Reply with corrected SEARCH/REPLACE blocks for the file as it was shown to you, \
 every change again (none of your blocks was kept), no explanation.";
+    let defs = "Reply with the complete code of each function, method or class to change, every \
+change again (none of your answer was kept), no explanation.";
     let text = match redo {
         Redo::Artifact => format!(
             "A check of your answer failed:\n{problem}\n\nReply with the whole corrected artifact only, \
@@ -143,6 +148,19 @@ no explanation."
                 .unwrap_or_default();
             format!(
                 "Your blocks applied, but a check of the file they made failed:\n{problem}\n{quote}\n{again}"
+            )
+        }
+        Redo::Symbols { result: None } => {
+            format!("Your definitions could not be applied:\n{problem}\n\n{defs}")
+        }
+        Redo::Symbols {
+            result: Some(result),
+        } => {
+            let quote = quote_around(result, problem)
+                .map(|q| format!("\nThe file your definitions made, around that line:\n{q}\n"))
+                .unwrap_or_default();
+            format!(
+                "Your definitions were put in, but a check of the file they made failed:\n{problem}\n{quote}\n{defs}"
             )
         }
     };
