@@ -287,7 +287,39 @@ impl Engine {
                 .await?
         };
         let section = edit::file_section(&src.path, &src.content);
+        // A symbol edit shows the definitions the task names, else the whole file.
+        let shown = match (mode, lang) {
+            (edit::Mode::Symbols, Some(l)) => crate::symbols::excerpt(&src.content, l, &f.task),
+            _ => None,
+        };
+        let (code, names) = match &shown {
+            Some((text, names)) => (
+                edit::file_section(
+                    &format!(
+                        "{} (only the definitions the task names; the rest of the file stays as it is)",
+                        src.path
+                    ),
+                    text,
+                ),
+                names.clone(),
+            ),
+            None => (format!("The file to change:\n{section}"), Vec::new()),
+        };
         let build = |files: &str| {
+            let spec = prompt::Spec {
+                task: &f.task,
+                context: req.context.as_deref().filter(|c| !c.trim().is_empty()),
+                language: language.as_ref().map(Language::name),
+                files,
+            };
+            if mode == edit::Mode::Symbols {
+                return prompt::symbol_messages(
+                    &spec,
+                    &edit::instructions(mode, lang),
+                    &code,
+                    &names,
+                );
+            }
             prompt::edit_messages(
                 &prompt::Spec {
                     task: &f.task,

@@ -92,6 +92,45 @@ pub(crate) fn edit_messages(spec: &Spec<'_>, instructions: &str, file: &str) -> 
     vec![Message::new("system", system), Message::new("user", user)]
 }
 
+/// The messages of a symbol edit: what is only read first, then the definitions to change
+/// (`code`, framed), the task, and a closing line that names them (`names`, or the file when
+/// the task named none), so a small model writes those and stops.
+pub(crate) fn symbol_messages(
+    spec: &Spec<'_>,
+    instructions: &str,
+    code: &str,
+    names: &[String],
+) -> Vec<Message> {
+    let system = format!(
+        "You change an existing file exactly as a precise specification says, and nothing else.\n{instructions}"
+    );
+    let mut user = String::new();
+    if !spec.files.is_empty() {
+        user.push_str("Files to read (for reference; do not copy them into your answer):");
+        user.push_str(spec.files);
+        user.push_str("\n\n");
+    }
+    if let Some(ctx) = spec.context {
+        user.push_str("Context (for reference; do not copy it into your answer):\n");
+        user.push_str(ctx.trim_end());
+        user.push_str("\n\n");
+    }
+    user.push_str(code);
+    user.push_str("\n\nTask:\n");
+    user.push_str(spec.task.trim());
+    user.push_str("\n\n");
+    let what = match names {
+        [] => "each function, method or class the task changes or adds".to_string(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    };
+    user.push_str(&format!(
+        "Now write the new code of {what}, each whole, with the change made (and any new one \
+the task adds), nothing else."
+    ));
+    vec![Message::new("system", system), Message::new("user", user)]
+}
+
 /// Longest checker message sent back to the model: the first lines say what is wrong.
 const MAX_REPAIR_NOTE_CHARS: usize = 1500;
 
