@@ -420,6 +420,7 @@ from its first line to its last"
 definition of each one you change",
         ));
     }
+    let new = drop_echoes(new, &old);
     twice(&new)?;
     let mut changes: Vec<Change> = Vec::new();
     let rows = |it: &Item, lead: bool| -> Vec<String> {
@@ -523,6 +524,51 @@ fn is_def(k: Kind) -> bool {
 
 fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").chars().take(100).collect()
+}
+
+/// A name the answer defines twice, once as the file has it: the model echoed the definition it
+/// was shown before writing it changed. The echo goes (at the top level and in each class), so
+/// the changed copy is the one applied; two changed copies stay, for [`twice`] to refuse.
+fn drop_echoes(new: Vec<Item>, old: &[Item]) -> Vec<Item> {
+    let file_text = |name: &str| -> Vec<&str> {
+        old.iter()
+            .filter(|o| o.name == name)
+            .map(|o| o.text.as_str())
+            .chain(
+                old.iter()
+                    .flat_map(|c| &c.members)
+                    .filter(|m| m.name == name)
+                    .map(|m| m.text.as_str()),
+            )
+            .collect()
+    };
+    let keep = |list: Vec<Item>, file: &dyn Fn(&str) -> Vec<String>| -> Vec<Item> {
+        let count = |name: &str| list.iter().filter(|i| i.name == name).count();
+        let echoes: Vec<bool> = list
+            .iter()
+            .map(|i| {
+                (is_def(i.kind) || i.kind == Kind::Var)
+                    && count(&i.name) > 1
+                    && file(&i.name).iter().any(|t| *t == i.text)
+            })
+            .collect();
+        list.into_iter()
+            .zip(echoes)
+            .filter(|(_, echo)| !echo)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let top = |name: &str| file_text(name).into_iter().map(str::to_string).collect();
+    keep(new, &top)
+        .into_iter()
+        .map(|mut c| {
+            if c.kind == Kind::Class {
+                let members = std::mem::take(&mut c.members);
+                c.members = keep(members, &top);
+            }
+            c
+        })
+        .collect()
 }
 
 /// Refuses an answer that defines one name twice at one level.
@@ -986,7 +1032,7 @@ if __name__ == \"__main__\":
                 Problem::NotFound,
                 "`class Shop:`",
             ),
-            // Two definitions of one name.
+            // Two changed definitions of one name.
             (
                 "def add(a, b):\n    return 1\n\n\ndef add(a, b):\n    return 2\n",
                 Problem::Ambiguous,
@@ -1044,6 +1090,22 @@ if __name__ == \"__main__\":
         )
         .unwrap();
         assert_eq!(out, two.replace("return 2", "return 3"));
+    }
+
+    #[test]
+    fn an_echo_of_the_shown_definition_before_the_changed_one_is_dropped() {
+        let changed = "def add(a, b):\n    \"\"\"Sum.\"\"\"\n    return a + b\n";
+        let answer = format!("def add(a, b):\n    return a + b\n\n\n{changed}");
+        assert_eq!(
+            py(&answer).unwrap(),
+            PY.replace("def add(a, b):\n", "def add(a, b):\n    \"\"\"Sum.\"\"\"\n")
+        );
+        // In a class frame too.
+        let answer = "class Shop:\n    def get(self, sku):\n        return sku\n\n    def get(self, sku):\n        return sku * 2\n";
+        assert_eq!(
+            py(answer).unwrap(),
+            PY.replace("        return sku\n", "        return sku * 2\n")
+        );
     }
 
     #[test]
