@@ -303,7 +303,7 @@ pub(crate) fn excerpt(original: &str, lang: Lang, task: &str) -> Option<(String,
                 }
                 let closing = rows[it.end].trim();
                 if it.end > it.inner && (closing == "}" || closing == "};") {
-                    frame.push_str("\n");
+                    frame.push('\n');
                     frame.push_str(rows[it.end]);
                 }
                 parts.push(frame);
@@ -549,7 +549,7 @@ fn drop_echoes(new: Vec<Item>, old: &[Item]) -> Vec<Item> {
             .map(|i| {
                 (is_def(i.kind) || i.kind == Kind::Var)
                     && count(&i.name) > 1
-                    && file(&i.name).iter().any(|t| *t == i.text)
+                    && file(&i.name).contains(&i.text)
             })
             .collect();
         list.into_iter()

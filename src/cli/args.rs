@@ -502,8 +502,12 @@ mod tests {
         let cfg = cli.settings.resolve().unwrap();
         assert_eq!(cfg.protected, vec!["*.pem", "deploy/"]);
         assert_eq!(cfg.max_diff_lines, 80);
+        assert_eq!(cfg.edit_format, config::EditFormat::Auto);
         let cli = Cli::try_parse_from(["x", "--max-diff-lines", "5"]).unwrap();
         assert_eq!(cli.settings.workspace.max_diff_lines, 5);
+        let cli = Cli::try_parse_from(["x", "--edit-format", "symbols"]).unwrap();
+        let cfg = cli.settings.resolve().unwrap();
+        assert_eq!(cfg.edit_format, config::EditFormat::Symbols);
         assert!(cli.settings.workspace.protected.is_empty());
     }
 
