@@ -320,16 +320,7 @@ impl Engine {
                     &names,
                 );
             }
-            prompt::edit_messages(
-                &prompt::Spec {
-                    task: &f.task,
-                    context: req.context.as_deref().filter(|c| !c.trim().is_empty()),
-                    language: language.as_ref().map(Language::name),
-                    files,
-                },
-                &edit::instructions(mode, lang),
-                &section,
-            )
+            prompt::edit_messages(&spec, &edit::instructions(mode, lang), &section)
         };
         let answer = crate::context::edit_answer_room(&src.content, mode);
         let shape = match mode {

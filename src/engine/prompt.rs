@@ -374,6 +374,44 @@ Task:\nwrite f\n\nReply with the new artifact in python only."
     }
 
     #[test]
+    fn a_symbol_edit_shows_the_code_then_the_task_and_names_what_to_write() {
+        let spec = Spec {
+            task: "Give add and sub a docstring.",
+            context: None,
+            language: Some("python"),
+            files: "",
+        };
+        let names = vec!["add".to_string(), "sub".to_string()];
+        let m = symbol_messages(&spec, "INSTR", "### m.py\n```\ndef add(): ...\n```", &names);
+        assert!(m[0].content.ends_with("INSTR"));
+        let user = &m[1].content;
+        let at = |s: &str| user.find(s).unwrap_or_else(|| panic!("{s:?} in {user}"));
+        assert!(at("def add()") < at("Give add and sub"), "{user}");
+        let last = user.lines().last().unwrap_or("");
+        assert!(
+            last.starts_with("Now write the new code of add and sub, each whole"),
+            "{last}"
+        );
+        let m = symbol_messages(&spec, "I", "code", &[]);
+        assert!(
+            m[1].content
+                .contains("each function, method or class the task changes")
+        );
+        let m = repair(
+            vec![],
+            "x",
+            "your answer defines `f` twice",
+            Redo::Symbols { result: None },
+        );
+        assert!(
+            m[1].content.contains("complete code of each function"),
+            "{}",
+            m[1].content
+        );
+        assert!(!m[1].content.contains("SEARCH"), "{}", m[1].content);
+    }
+
+    #[test]
     fn a_shape_note_names_what_was_found_and_asks_for_the_code_alone() {
         let note = shape_note("a markdown fence line (```python)");
         assert!(note.contains("a markdown fence line (```python)"), "{note}");
