@@ -90,6 +90,20 @@ pub struct Config {
     pub context_fast: Option<u32>,
     /// Continuations asked of a model whose answer stopped at the token limit.
     pub continuations: u32,
+    /// How an existing file is asked to be edited.
+    pub edit_format: EditFormat,
+}
+
+/// How an edit of an existing file is asked of the model (`LOCAL_EXECUTOR_EDIT_FORMAT`): `auto`
+/// routes each edit by [`crate::edit::mode_for`]'s rule; the others ask every edit so (symbols
+/// only where the language has them, else blocks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum EditFormat {
+    #[default]
+    Auto,
+    Blocks,
+    Whole,
+    Symbols,
 }
 
 // The key must never reach a log line, so Debug is written by hand.
@@ -138,6 +152,7 @@ impl Config {
             repairs: DEFAULT_REPAIRS,
             context_quality: None,
             context_fast: None,
+            edit_format: EditFormat::Auto,
             continuations: DEFAULT_CONTINUATIONS,
         }
     }

@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use crate::check::Lang;
+use crate::config::EditFormat;
 use crate::text::{self, Doc, Indent, Line};
 
 /// Files of up to this many lines are asked for whole rather than as blocks: rewriting a short
@@ -37,12 +39,35 @@ pub(crate) enum Mode {
     WholeFile,
     /// SEARCH/REPLACE blocks.
     Blocks,
+    /// The changed functions, methods and classes, each whole ([`crate::symbols`]).
+    Symbols,
 }
 
-/// Whole file for a file of up to [`WHOLE_FILE_MAX_LINES`] lines, blocks beyond.
-pub(crate) fn mode_for(content: &str) -> Mode {
+/// Whether a task renames something: a rename changes call sites that no one definition holds.
+pub(crate) fn task_renames(task: &str) -> bool {
+    task.split(|c: char| !c.is_alphanumeric())
+        .any(|w| w.to_lowercase().starts_with("renam"))
+}
+
+/// The routing rule, in `auto`: a file of up to [`WHOLE_FILE_MAX_LINES`] lines is asked for
+/// whole; a longer one in a language with symbol edits ([`crate::symbols::supported`]) for its
+/// changed definitions, unless the task renames something (its call sites lie outside any one
+/// definition); any other by blocks. A forced format holds, but symbols only where the language
+/// has them (blocks elsewhere).
+pub(crate) fn mode_for(content: &str, lang: Option<Lang>, task: &str, format: EditFormat) -> Mode {
+    let symbols = lang.is_some_and(crate::symbols::supported);
+    match format {
+        EditFormat::Whole => return Mode::WholeFile,
+        EditFormat::Blocks => return Mode::Blocks,
+        EditFormat::Symbols => {
+            return if symbols { Mode::Symbols } else { Mode::Blocks };
+        }
+        EditFormat::Auto => {}
+    }
     if content.lines().count() <= WHOLE_FILE_MAX_LINES {
         Mode::WholeFile
+    } else if symbols && !task_renames(task) {
+        Mode::Symbols
     } else {
         Mode::Blocks
     }
@@ -70,10 +95,11 @@ pub(crate) const WHOLE_FILE_INSTRUCTIONS: &str = "\
 Reply with the complete new content of the file: the change made, every other line kept as it \
 is. No explanation, no markdown fences.";
 
-pub(crate) fn instructions(mode: Mode) -> &'static str {
+pub(crate) fn instructions(mode: Mode, lang: Option<Lang>) -> String {
     match mode {
-        Mode::WholeFile => WHOLE_FILE_INSTRUCTIONS,
-        Mode::Blocks => BLOCKS_INSTRUCTIONS,
+        Mode::WholeFile => WHOLE_FILE_INSTRUCTIONS.to_string(),
+        Mode::Blocks => BLOCKS_INSTRUCTIONS.to_string(),
+        Mode::Symbols => crate::symbols::instructions(lang),
     }
 }
 
@@ -113,6 +139,9 @@ pub(crate) enum Problem {
     NoChange,
     /// The result is empty or blank.
     Emptied,
+    /// A whole-file answer that leaves out most of the file, or stands a placeholder comment
+    /// for lines of it ([`dropped`]).
+    Dropped,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -344,6 +373,7 @@ pub(crate) fn whole(
     original: &str,
     raw: &str,
     language: Option<&str>,
+    task: &str,
 ) -> Result<String, EditError> {
     // A closing tag the file does not hold ends the model's thinking; one it holds is content.
     let closes = |t: &str| t.matches("</think>").count();
@@ -372,6 +402,7 @@ pub(crate) fn whole(
     }
     lines.truncate(lines.len() - cut_trail);
     lines.drain(..cut_lead);
+    dropped(&old, &lines, task)?;
     let out = doc.reshape(&lines);
     if out == original {
         return Err(error(
@@ -386,9 +417,113 @@ fn blank(l: &str) -> bool {
     l.trim().is_empty()
 }
 
+/// A file with fewer non-blank lines than this is never judged by [`dropped`]'s size rule: a
+/// short file may well shrink by half.
+pub(crate) const DROP_MIN_LINES: usize = 10;
+
+/// Word stems of a task that asks for lines to go; one of them at the start of a word of the
+/// task lifts [`dropped`]'s size rule.
+const REMOVAL_STEMS: &[&str] = &[
+    "delet", "remov", "drop", "strip", "prun", "shorten", "trim", "truncat", "cut", "rid", "purg",
+    "eras", "empt", "simplif", "condens", "dedup", "minif",
+];
+
+/// Whether the task asks for something to be removed.
+pub(crate) fn task_removes(task: &str) -> bool {
+    task.split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .any(|w| REMOVAL_STEMS.iter().any(|s| w.starts_with(s)))
+}
+
+/// The data-loss guard of a whole-file answer (`new`, the answer's lines, against `old`, the
+/// file's): the answer is refused as [`Problem::Dropped`] when
+/// - it holds fewer than half as many non-blank lines as the file, the file has at least
+///   [`DROP_MIN_LINES`] of them, and the task names no removal ([`task_removes`]): the model
+///   answered with the part it changed, not the file; or
+/// - it has a line the file has not that is a placeholder for lines left out, a comment such as
+///   `# ... rest of the file unchanged` or `// existing code ...` (whatever the task says).
+fn dropped(old: &[&str], new: &[String], task: &str) -> Result<(), EditError> {
+    if let Some((i, l)) = new
+        .iter()
+        .enumerate()
+        .find(|(_, l)| placeholder(l) && !old.iter().any(|o| o.trim() == l.trim()))
+    {
+        return Err(error(
+            Problem::Dropped,
+            format!(
+                "line {} of your answer, `{}`, stands for lines of the file you left out; the answer \
+is written as the whole file, so write every line of it out, the ones you do not change as they are",
+                i + 1,
+                l.trim()
+                    .chars()
+                    .take(NEAREST_LINE_CHARS)
+                    .collect::<String>()
+            ),
+        ));
+    }
+    let count = |ls: &mut dyn Iterator<Item = &str>| ls.filter(|l| !blank(l)).count();
+    let (had, has) = (
+        count(&mut old.iter().copied()),
+        count(&mut new.iter().map(String::as_str)),
+    );
+    if had >= DROP_MIN_LINES && has * 2 < had && !task_removes(task) {
+        let kept: std::collections::HashSet<&str> = new.iter().map(|l| l.trim()).collect();
+        let gone = old
+            .iter()
+            .filter(|l| !blank(l) && !kept.contains(l.trim()))
+            .count();
+        return Err(error(
+            Problem::Dropped,
+            format!(
+                "your answer has {has} of the file's {had} non-blank lines: {gone} lines of the file \
+are missing from it, and the task removes nothing. Your answer replaces the whole file, so it \
+must be the complete file: every line kept as it is except the ones the task changes"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A comment line that stands for code left out: `# ...`, `// … rest unchanged`,
+/// `/* existing code */`, `<!-- remaining items -->`.
+fn placeholder(line: &str) -> bool {
+    let t = line.trim();
+    let Some(body) = ["#", "//", "/*", "<!--", "--", ";"]
+        .iter()
+        .find_map(|c| t.strip_prefix(c))
+    else {
+        return false;
+    };
+    let body = body
+        .trim_end_matches("*/")
+        .trim_end_matches("-->")
+        .trim()
+        .to_lowercase();
+    let ellipsis = body.contains("...") || body.contains('…');
+    let words = [
+        "rest of",
+        "existing",
+        "unchanged",
+        "remaining",
+        "omitted",
+        "same as before",
+        "as before",
+        "other methods",
+        "other functions",
+        "code here",
+        "previous code",
+    ];
+    let says = words.iter().any(|w| body.contains(w));
+    let bare = body
+        .trim_matches(|c: char| c == '.' || c == '…' || c.is_whitespace())
+        .is_empty();
+    (ellipsis && (says || bare))
+        || (says && (body.contains("unchanged") || body.contains("omitted")))
+}
+
 /// Replaces `len` lines from `at` with `texts`: each new line takes the ending of the line at
 /// its place in the old span (the span's last for lines beyond it), or of its neighbour.
-fn splice(doc: &mut Doc, at: usize, len: usize, texts: Vec<String>) {
+pub(crate) fn splice(doc: &mut Doc, at: usize, len: usize, texts: Vec<String>) {
     let near = doc.eol_near(at);
     let lines: Vec<Line> = texts
         .into_iter()
@@ -879,11 +1014,27 @@ mod tests {
     #[test]
     fn small_files_are_asked_for_whole() {
         let lines = |n: usize| "x\n".repeat(n);
-        assert_eq!(mode_for(""), Mode::WholeFile);
-        assert_eq!(mode_for(&lines(WHOLE_FILE_MAX_LINES)), Mode::WholeFile);
-        assert_eq!(mode_for(&lines(WHOLE_FILE_MAX_LINES + 1)), Mode::Blocks);
-        assert!(instructions(Mode::Blocks).contains("<<<<<<< SEARCH"));
-        assert!(!instructions(Mode::WholeFile).contains("SEARCH"));
+        let auto = |c: &str, lang, task| mode_for(c, lang, task, EditFormat::Auto);
+        let py = Some(Lang::Python);
+        assert_eq!(auto("", py, "t"), Mode::WholeFile);
+        assert_eq!(auto(&lines(WHOLE_FILE_MAX_LINES), py, "t"), Mode::WholeFile);
+        let long = lines(WHOLE_FILE_MAX_LINES + 1);
+        assert_eq!(auto(&long, None, "t"), Mode::Blocks);
+        assert_eq!(auto(&long, Some(Lang::Go), "t"), Mode::Blocks);
+        assert_eq!(auto(&long, py, "add a method"), Mode::Symbols);
+        assert_eq!(auto(&long, Some(Lang::TypeScript), "t"), Mode::Symbols);
+        assert_eq!(auto(&long, py, "Rename calc to compute"), Mode::Blocks);
+        // A forced format holds; symbols only where the language has them.
+        assert_eq!(mode_for("x\n", py, "t", EditFormat::Symbols), Mode::Symbols);
+        assert_eq!(
+            mode_for("x\n", None, "t", EditFormat::Symbols),
+            Mode::Blocks
+        );
+        assert_eq!(mode_for(&long, py, "t", EditFormat::Whole), Mode::WholeFile);
+        assert_eq!(mode_for("x\n", py, "t", EditFormat::Blocks), Mode::Blocks);
+        assert!(instructions(Mode::Blocks, py).contains("<<<<<<< SEARCH"));
+        assert!(!instructions(Mode::WholeFile, py).contains("SEARCH"));
+        assert!(instructions(Mode::Symbols, py).contains("def greet"));
         // The example in the instructions is itself a valid edit.
         let example = BLOCKS_INSTRUCTIONS
             .split("Example, renaming greet to hello:\n")
@@ -1010,39 +1161,41 @@ mod tests {
             whole(
                 "a = 1\r\nb = 2",
                 "<think>plan</think>\n\n```python\na = 1\nb = 3\n```\n\n",
-                Some("python")
+                Some("python"),
+                "t"
             )
             .unwrap(),
             "a = 1\r\nb = 3"
         );
         // Blank lines the file has at either end stay.
-        assert_eq!(whole("\nx\n\n", "x2\n", None).unwrap(), "x2\n");
+        assert_eq!(whole("\nx\n\n", "x2\n", None, "t").unwrap(), "x2\n");
         assert_eq!(
-            whole("\nx\n\n", "\n\n\nx2\n\n\n", None).unwrap(),
+            whole("\nx\n\n", "\n\n\nx2\n\n\n", None, "t").unwrap(),
             "\nx2\n\n"
         );
         // The same file back, in other endings, is unchanged.
-        let e = whole("a\r\nb\r\n", "a\nb", None).unwrap_err();
+        let e = whole("a\r\nb\r\n", "a\nb", None, "t").unwrap_err();
         assert_eq!(e.problem, Problem::NoChange);
-        let e = whole("a\n", "\n\n", None).unwrap_err();
+        let e = whole("a\n", "\n\n", None, "t").unwrap_err();
         assert_eq!(e.problem, Problem::Emptied);
         // A chatter line before a fence goes with it.
         assert_eq!(
             whole(
                 "x = 1\n",
                 "Here is the updated file:\n```python\nx = 2\n```\n",
-                Some("python")
+                Some("python"),
+                "t"
             )
             .unwrap(),
             "x = 2\n"
         );
         // A file that is a fenced block keeps its fence; a `</think>` line of the file stays.
         assert_eq!(
-            whole("```\nx\n```\n", "```\ny\n```", Some("markdown")).unwrap(),
+            whole("```\nx\n```\n", "```\ny\n```", Some("markdown"), "t").unwrap(),
             "```\ny\n```\n"
         );
         assert_eq!(
-            whole("a\n</think>\nb\n", "a\n</think>\nc\n", None).unwrap(),
+            whole("a\n</think>\nb\n", "a\n</think>\nc\n", None, "t").unwrap(),
             "a\n</think>\nc\n"
         );
     }
@@ -1065,5 +1218,86 @@ mod tests {
         let d = diff("a\r\nb\r\n", "a\r\nc\r\n", 80);
         assert_eq!(d.text, "@@ -1,2 +1,2 @@\n a\n-b\n+c\n");
         assert_eq!(d.added_chars, 3);
+    }
+
+    #[test]
+    fn a_whole_file_answer_that_drops_most_of_the_file_is_refused() {
+        let file: String = (0..30)
+            .map(|i| format!("def f{i}(x):\n    return x + {i}\n\n\n"))
+            .collect();
+        // The model answered with the one function it changed.
+        let e = whole(
+            &file,
+            "def f3(x):\n    \"\"\"Add three.\"\"\"\n    return x + 3\n",
+            Some("python"),
+            "give f3 a docstring",
+        )
+        .unwrap_err();
+        assert_eq!(e.problem, Problem::Dropped);
+        assert!(
+            e.message
+                .contains("your answer has 3 of the file's 60 non-blank lines"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("58 lines of the file are missing"),
+            "{}",
+            e.message
+        );
+        // A task that asks for lines to go may shrink the file.
+        for task in [
+            "Remove f5 to f29",
+            "delete the unused functions",
+            "Get rid of dead code",
+        ] {
+            assert!(task_removes(task), "{task}");
+            let kept: String = file.lines().take(8).map(|l| format!("{l}\n")).collect();
+            assert!(whole(&file, &kept, Some("python"), task).is_ok(), "{task}");
+        }
+        for task in [
+            "give f3 a docstring",
+            "rename f3 to g3",
+            "execute the query once",
+        ] {
+            assert!(!task_removes(task), "{task}");
+        }
+        // A short file may shrink by half, and a whole rewrite of every line is no loss.
+        assert!(whole("a = 1\nb = 2\nc = 3\n", "a = 1\n", None, "t").is_ok());
+        let indented = file.replace("    return", "  return");
+        assert!(whole(&file, &indented, Some("python"), "indent by two").is_ok());
+        // Half the file kept is not refused by size.
+        let half: String = file.lines().take(60).map(|l| format!("{l}\n")).collect();
+        assert!(whole(&file, &half, Some("python"), "t").is_ok());
+    }
+
+    #[test]
+    fn a_placeholder_for_left_out_lines_is_refused_whatever_the_task() {
+        let file: String = (0..12).map(|i| format!("x{i} = {i}\n")).collect();
+        for line in [
+            "# ... rest of the file unchanged",
+            "# ...",
+            "// existing code ...",
+            "# (other functions unchanged)",
+            "/* … remaining lines … */",
+        ] {
+            let answer = file.replace("x11 = 11\n", &format!("x11 = 12\n{line}\n"));
+            let e = whole(&file, &answer, Some("python"), "remove nothing").unwrap_err();
+            assert_eq!(e.problem, Problem::Dropped, "{line}");
+            assert!(
+                e.message.contains("line 13 of your answer"),
+                "{}",
+                e.message
+            );
+            let e = whole(&file, &answer, Some("python"), "delete x3").unwrap_err();
+            assert_eq!(e.problem, Problem::Dropped, "{line}");
+        }
+        // A comment that is no placeholder, or one the file already holds, is content.
+        for line in ["# count the items", "# TODO: more later", "print('...')"] {
+            let answer = file.replace("x11 = 11\n", &format!("x11 = 12\n{line}\n"));
+            assert!(whole(&file, &answer, None, "t").is_ok(), "{line}");
+        }
+        let own = format!("# ...\n{file}");
+        assert!(whole(&own, &own.replace("x1 = 1\n", "x1 = 9\n"), None, "t").is_ok());
     }
 }

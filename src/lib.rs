@@ -29,6 +29,7 @@ pub mod request;
 pub mod server;
 pub mod sse;
 pub mod stats;
+pub mod symbols;
 pub mod text;
 pub mod usage;
 pub mod workspace;

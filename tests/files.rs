@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 
 const WRITE: (&str, &str) = ("LOCAL_EXECUTOR_ALLOW_WRITE", "1");
 const MODEL: (&str, &str) = ("LOCAL_LLM_MODEL_QUALITY", "m");
+/// Edits asked as SEARCH/REPLACE blocks whatever the routing rule says.
+const BLOCKS: (&str, &str) = ("LOCAL_EXECUTOR_EDIT_FORMAT", "blocks");
 
 async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {
     tokio::time::timeout(std::time::Duration::from_secs(30), f)
@@ -130,7 +132,7 @@ async fn delegate_code_refuses_output_path_and_names_the_tool_that_writes() {
 #[tokio::test]
 async fn an_edit_is_applied_with_a_diff_and_the_files_mode_kept() {
     let mock = Mock::start(&["m"]).await;
-    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let h = Harness::start(&mock, &[MODEL, WRITE, BLOCKS]).await;
     let root = h.workspace.path().to_path_buf();
     let original = long_module();
     put(&root, "pkg/mod.py", &original);
@@ -193,7 +195,7 @@ async fn an_edit_is_applied_with_a_diff_and_the_files_mode_kept() {
 #[tokio::test]
 async fn a_search_text_that_matches_nowhere_is_sent_back_and_repaired() {
     let mock = Mock::start(&["m"]).await;
-    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let h = Harness::start(&mock, &[MODEL, WRITE, BLOCKS]).await;
     let root = h.workspace.path().to_path_buf();
     put(&root, "m.py", &long_module());
     mock.push(Reply::text(
@@ -231,7 +233,11 @@ async fn a_search_text_that_matches_nowhere_is_sent_back_and_repaired() {
 #[tokio::test]
 async fn an_ambiguous_search_text_is_refused_and_the_file_left_alone() {
     let mock = Mock::start(&["m"]).await;
-    let h = Harness::start(&mock, &[MODEL, WRITE, ("LOCAL_EXECUTOR_REPAIRS", "0")]).await;
+    let h = Harness::start(
+        &mock,
+        &[MODEL, WRITE, BLOCKS, ("LOCAL_EXECUTOR_REPAIRS", "0")],
+    )
+    .await;
     let root = h.workspace.path().to_path_buf();
     let original = long_module() + "def a():\n    pass\n\ndef b():\n    pass\n";
     put(&root, "m.py", &original);
@@ -260,7 +266,11 @@ async fn an_ambiguous_search_text_is_refused_and_the_file_left_alone() {
 #[tokio::test]
 async fn an_edit_whose_result_fails_its_check_leaves_the_file_untouched() {
     let mock = Mock::start(&["m"]).await;
-    let h = Harness::start(&mock, &[MODEL, WRITE, ("LOCAL_EXECUTOR_REPAIRS", "0")]).await;
+    let h = Harness::start(
+        &mock,
+        &[MODEL, WRITE, BLOCKS, ("LOCAL_EXECUTOR_REPAIRS", "0")],
+    )
+    .await;
     let root = h.workspace.path().to_path_buf();
     let original = long_module();
     put(&root, "m.py", &original);
@@ -292,7 +302,7 @@ async fn an_edit_whose_result_fails_its_check_leaves_the_file_untouched() {
 #[tokio::test]
 async fn a_file_changed_on_disk_during_generation_is_not_overwritten() {
     let mock = Mock::start(&["m"]).await;
-    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let h = Harness::start(&mock, &[MODEL, WRITE, BLOCKS]).await;
     let root = h.workspace.path().to_path_buf();
     put(&root, "m.py", &long_module());
     let gate = Gate::default();
@@ -646,7 +656,7 @@ async fn an_unchanged_answer_is_reported_unchanged_not_as_an_edit() {
 async fn blocks_drafted_inside_think_are_never_applied() {
     let original = long_module();
     let answer = "<think>\nFirst idea, a draft:\n<<<<<<< SEARCH\ndef f1(x):\n=======\ndef f1_draft(x):\n>>>>>>> REPLACE\nNo wait, the task says f2 only.\n</think>\n<<<<<<< SEARCH\ndef f2(x):\n=======\ndef g2(x):\n>>>>>>> REPLACE\n";
-    let (text, after, _, _) = edit_once("m.py", &original, &[answer], json!({}), &[]).await;
+    let (text, after, _, _) = edit_once("m.py", &original, &[answer], json!({}), &[BLOCKS]).await;
     assert_eq!(
         after,
         original.replace("def f2(x):", "def g2(x):"),
@@ -655,7 +665,7 @@ async fn blocks_drafted_inside_think_are_never_applied() {
     assert!(text.starts_with("edited m.py · +1 −1 lines\n"), "{text}");
     // The same with Qwen3's orphan closing tag.
     let answer = answer.replacen("<think>\n", "", 1);
-    let (text, after, _, _) = edit_once("m.py", &original, &[&answer], json!({}), &[]).await;
+    let (text, after, _, _) = edit_once("m.py", &original, &[&answer], json!({}), &[BLOCKS]).await;
     assert_eq!(
         after,
         original.replace("def f2(x):", "def g2(x):"),
@@ -673,7 +683,7 @@ async fn a_loose_match_in_a_tab_indented_file_writes_tabs() {
     }
     original.push_str("def target(a):\n\tif a:\n\t\treturn 1\n\treturn 2\n");
     let answer = "<<<<<<< SEARCH\ndef target(a):\n    if a:\n        return 1\n=======\ndef target(a):\n    if a:\n        if a > 9:\n            return 9\n        return 10\n>>>>>>> REPLACE\n";
-    let (text, after, _, _) = edit_once("t.py", &original, &[answer], json!({}), &[]).await;
+    let (text, after, _, _) = edit_once("t.py", &original, &[answer], json!({}), &[BLOCKS]).await;
     assert_eq!(
         after,
         original.replace(
@@ -736,18 +746,90 @@ async fn overwrite_sends_the_file_to_the_model_and_answers_with_a_diff() {
         "the file is in the prompt"
     );
     assert_eq!(usage["disk_chars"], "    \"\"\"Add three.\"\"\"\n".len());
-    // An answer of the one function it was asked about does not replace the file whole: it is
-    // a diff the planner reads, and nothing is hidden.
+    // An answer of the one function it was asked about never replaces the file whole.
     let (text, after, _, _) = edit_once(
         "m.py",
         &original,
         &["def f3(x):\n    \"\"\"Add three.\"\"\"\n    return x + 3\n"],
         json!({"overwrite": true}),
-        &[],
+        &[("LOCAL_EXECUTOR_REPAIRS", "0")],
     )
     .await;
-    assert!(text.starts_with("edited m.py · +1 −"), "{text}");
-    assert_eq!(after.lines().count(), 3);
+    assert!(
+        text.starts_with(
+            "DELEGATION_FAILED (invalid_output): m.py: your answer has 3 of the file's 200"
+        ),
+        "{text}"
+    );
+    assert_eq!(after, original);
+}
+
+/// A 40-line module: asked for whole, and long enough for the data-loss guard.
+fn small_module() -> String {
+    (0..20)
+        .map(|i| format!("def f{i}(x):\n    return x + {i}\n"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_whole_file_answer_that_drops_most_of_the_file_is_refused_and_the_file_kept() {
+    let original = small_module();
+    let part = "def f3(x):\n    \"\"\"Add three.\"\"\"\n    return x + 3\n";
+    // The model answers with the one function it changed, twice: the file is left as it was.
+    let (text, after, usage, chats) =
+        edit_once("m.py", &original, &[part, part, part], json!({}), &[]).await;
+    assert!(
+        text.starts_with(
+            "DELEGATION_FAILED (invalid_output): m.py: your answer has 3 of the file's 40 non-blank lines"
+        ),
+        "{text}"
+    );
+    assert_eq!(after, original);
+    assert_eq!(usage["ok"], false);
+    assert_eq!(usage["disk_chars"], 0);
+    assert_eq!(chats.len(), 3, "the first answer and two repairs");
+    // Each repair turn says what was wrong and asks for the complete file.
+    let repair = chats[1].body["messages"][3]["content"].as_str().unwrap();
+    assert!(
+        repair.contains("38 lines of the file are missing"),
+        "{repair}"
+    );
+    assert!(repair.contains("must be the complete file"), "{repair}");
+    assert!(repair.contains("complete corrected file"), "{repair}");
+    // A placeholder comment for the rest is refused the same way; the repair then lands.
+    let lazy = format!("{part}# ... rest of the file unchanged\n");
+    let fixed = original.replace("def f3(x):\n", "def f3(x):\n    \"\"\"Add three.\"\"\"\n");
+    let (text, after, _, chats) =
+        edit_once("m.py", &original, &[&lazy, &fixed], json!({}), &[]).await;
+    assert_eq!(after, fixed, "{text}");
+    assert!(text.starts_with("edited m.py · +1 −0 lines\n"), "{text}");
+    assert!(text.contains("· 1 repair]"), "{text}");
+    let repair = chats[1].body["messages"][3]["content"].as_str().unwrap();
+    assert!(
+        repair.contains("stands for lines of the file you left out"),
+        "{repair}"
+    );
+}
+
+#[tokio::test]
+async fn a_task_that_removes_code_may_shrink_the_file() {
+    let original = small_module();
+    let kept: String = original.lines().take(6).map(|l| format!("{l}\n")).collect();
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text(&kept));
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    let root = h.workspace.path().to_path_buf();
+    put(&root, "m.py", &original);
+    let text = text_of(
+        &h.call(
+            "delegate_files",
+            json!({"files": [{"path": "m.py", "task": "Delete every function after f2."}]}),
+        )
+        .await,
+    );
+    assert!(text.starts_with("edited m.py · +0 −34 lines\n"), "{text}");
+    assert_eq!(std::fs::read_to_string(root.join("m.py")).unwrap(), kept);
+    h.stop().await;
 }
 
 #[tokio::test]
@@ -781,7 +863,7 @@ async fn a_blocks_repair_asks_for_blocks_and_quotes_the_failing_lines() {
             "<<<<<<< SEARCH\ndef f3(x):\n=======\ndef f3(x, y=0):\n>>>>>>> REPLACE\n",
         ],
         json!({}),
-        &[],
+        &[BLOCKS],
     )
     .await;
     assert!(text.contains("· 1 repair]"), "{text}");
@@ -805,7 +887,7 @@ async fn a_block_addressed_to_another_file_is_refused() {
             "m.py\n<<<<<<< SEARCH\ndef f3(x):\n=======\ndef g3(x):\n>>>>>>> REPLACE\n",
         ],
         json!({}),
-        &[],
+        &[BLOCKS],
     )
     .await;
     assert!(text.contains("· 1 repair]"), "{text}");
@@ -827,4 +909,84 @@ async fn a_file_that_ends_with_a_think_line_is_edited_not_reported_empty() {
     )
     .await;
     assert_eq!(after, "Close the block with:\n</think>\n", "{text}");
+}
+
+/// A class and functions over 60 lines: edited by its definitions under the routing rule.
+fn long_class_module() -> String {
+    let mut s = String::from(
+        "import os\r\n\r\n\r\nclass Shop:\r\n    def __init__(self):\r\n        self.items = {}\r\n\r\n    def get(self, sku):\r\n        return self.items[sku]\r\n",
+    );
+    for i in 0..30 {
+        s.push_str(&format!("\r\n\r\ndef f{i}(x):\r\n    return x + {i}\r\n"));
+    }
+    s
+}
+
+#[tokio::test]
+async fn a_long_python_file_is_edited_by_its_definitions_every_other_byte_kept() {
+    let original = long_class_module();
+    // The model rewrites one function and adds a method inside its class line, fenced, with a
+    // draft in its thinking that is never applied.
+    let answer = "<think>\ndef f3(x):\n    return 0\n</think>\n```python\ndef f3(x):\n    \"\"\"Add three.\"\"\"\n    return x + 3\n\n\nclass Shop:\n    def remove(self, sku):\n        return self.items.pop(sku)\n```\n";
+    let (text, after, usage, chats) =
+        edit_once("shop.py", &original, &[answer], json!({}), &[]).await;
+    let expected = original
+        .replace(
+            "def f3(x):\r\n",
+            "def f3(x):\r\n    \"\"\"Add three.\"\"\"\r\n",
+        )
+        .replace(
+            "        return self.items[sku]\r\n",
+            "        return self.items[sku]\r\n\r\n    def remove(self, sku):\r\n        return self.items.pop(sku)\r\n",
+        );
+    assert_eq!(after, expected, "{text}");
+    assert!(text.starts_with("edited shop.py · +4 −0 lines\n"), "{text}");
+    assert_eq!(usage["ok"], true);
+    let system = chats[0].body["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.contains("complete new code of each function"),
+        "{system}"
+    );
+    assert!(!system.contains("SEARCH"), "{system}");
+}
+
+#[tokio::test]
+async fn a_definition_that_cannot_be_placed_is_sent_back_and_the_file_kept() {
+    let original = long_class_module();
+    // A new method without its class, twice: the file is left as it was.
+    let lone = "def remove(self, sku):\n    return self.items.pop(sku)\n";
+    let (text, after, _, chats) =
+        edit_once("shop.py", &original, &[lone, lone, lone], json!({}), &[]).await;
+    assert!(
+        text.starts_with("DELEGATION_FAILED (invalid_output): shop.py: `remove` is a new method"),
+        "{text}"
+    );
+    assert_eq!(after, original);
+    let repair = chats[1].body["messages"][3]["content"].as_str().unwrap();
+    assert!(repair.contains("`class Shop:`"), "{repair}");
+    assert!(
+        repair.contains("complete code of each function"),
+        "{repair}"
+    );
+    // A rename is asked as blocks: its call sites lie outside any one definition.
+    let mock = Mock::start(&["m"]).await;
+    mock.push(Reply::text(
+        "<<<<<<< SEARCH\ndef f3(x):\n=======\ndef g3(x):\n>>>>>>> REPLACE\n",
+    ));
+    let h = Harness::start(&mock, &[MODEL, WRITE]).await;
+    put(h.workspace.path(), "shop.py", &original);
+    let text = text_of(
+        &h.call(
+            "delegate_files",
+            json!({"files": [{"path": "shop.py", "task": "Rename f3 to g3."}]}),
+        )
+        .await,
+    );
+    assert!(text.starts_with("edited shop.py · +1 −1 lines\n"), "{text}");
+    let system = mock.chats()[0].body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(system.contains("<<<<<<< SEARCH"), "{system}");
+    h.stop().await;
 }

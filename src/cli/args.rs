@@ -108,6 +108,9 @@ pub struct WorkspaceArgs {
     /// Most diff lines in an edit's receipt.
     #[arg(long, env = "LOCAL_EXECUTOR_MAX_DIFF_LINES", default_value_t = config::DEFAULT_MAX_DIFF_LINES)]
     pub max_diff_lines: usize,
+    /// How an existing file is edited: auto (by size, language and task), blocks, whole, symbols.
+    #[arg(long, env = "LOCAL_EXECUTOR_EDIT_FORMAT", value_enum, default_value_t = config::EditFormat::Auto)]
+    pub edit_format: config::EditFormat,
 }
 
 /// The checks an artifact goes through, and the repairs a failed one gets.
@@ -216,6 +219,7 @@ impl WorkspaceArgs {
             .filter(|p| !p.is_empty())
             .collect();
         cfg.max_diff_lines = self.max_diff_lines;
+        cfg.edit_format = self.edit_format;
         Ok(())
     }
 }
@@ -498,8 +502,12 @@ mod tests {
         let cfg = cli.settings.resolve().unwrap();
         assert_eq!(cfg.protected, vec!["*.pem", "deploy/"]);
         assert_eq!(cfg.max_diff_lines, 80);
+        assert_eq!(cfg.edit_format, config::EditFormat::Auto);
         let cli = Cli::try_parse_from(["x", "--max-diff-lines", "5"]).unwrap();
         assert_eq!(cli.settings.workspace.max_diff_lines, 5);
+        let cli = Cli::try_parse_from(["x", "--edit-format", "symbols"]).unwrap();
+        let cfg = cli.settings.resolve().unwrap();
+        assert_eq!(cfg.edit_format, config::EditFormat::Symbols);
         assert!(cli.settings.workspace.protected.is_empty());
     }
 

@@ -447,9 +447,10 @@ impl Engine {
         &self,
         tier: Tier,
         content: &str,
+        (lang, task): (Option<crate::check::Lang>, &str),
         ct: &CancellationToken,
     ) -> Result<(crate::edit::Mode, bool), Failure> {
-        let mode = crate::edit::mode_for(content);
+        let mode = crate::edit::mode_for(content, lang, task, self.cfg.edit_format);
         if mode != crate::edit::Mode::WholeFile {
             return Ok((mode, false));
         }
@@ -478,6 +479,8 @@ pub(crate) fn edit_answer_room(content: &str, mode: crate::edit::Mode) -> u32 {
     let room = match mode {
         crate::edit::Mode::WholeFile => file + file / 5 + 64,
         crate::edit::Mode::Blocks => (file / 4).max(u64::from(DEFAULT_ANSWER_ROOM)),
+        // A definition may be a whole class: half the file.
+        crate::edit::Mode::Symbols => (file / 2).max(u64::from(DEFAULT_ANSWER_ROOM)),
     };
     u32::try_from(room).unwrap_or(u32::MAX)
 }

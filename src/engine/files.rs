@@ -242,8 +242,9 @@ fn merge(call: &mut UsageRecord, file: &UsageRecord) {
 }
 
 impl Engine {
-    /// Edits one existing file as its task says: the model answers with SEARCH/REPLACE blocks (or,
-    /// for a small file and for `overwrite`, the whole new file), which are applied exactly; the
+    /// Edits one existing file as its task says: the model answers in the format
+    /// [`edit::mode_for`] routes it to (the whole new file, SEARCH/REPLACE blocks, or the changed
+    /// definitions; `overwrite` always whole), which is applied exactly; the
     /// result is checked and written only if the file did not change on disk meanwhile. The
     /// receipt is a diff, and the usage record counts the added lines as landed on disk.
     pub(super) async fn edit(
@@ -263,6 +264,10 @@ impl Engine {
             Some(&src.path),
         );
         cx.record.language = language.as_ref().map(|l| l.name().to_string());
+        let lang = match &language {
+            Some(Language::Known(l)) => Some(*l),
+            _ => None,
+        };
         let (mode, narrowed) = if req.overwrite {
             let chars = src.content.chars().count();
             if chars > edit::WHOLE_REWRITE_MAX_CHARS {
@@ -278,29 +283,59 @@ impl Engine {
             (edit::Mode::WholeFile, false)
         } else {
             // A whole-file answer too big for the model's window is asked as blocks.
-            self.edit_mode(req.tier, &src.content, cx.ct).await?
+            self.edit_mode(req.tier, &src.content, (lang, &f.task), cx.ct)
+                .await?
         };
         let section = edit::file_section(&src.path, &src.content);
+        // A symbol edit shows the definitions the task names, else the whole file.
+        let shown = match (mode, lang) {
+            (edit::Mode::Symbols, Some(l)) => crate::symbols::excerpt(&src.content, l, &f.task),
+            _ => None,
+        };
+        let (code, names) = match &shown {
+            Some((text, names)) => (
+                edit::file_section(
+                    &format!(
+                        "{} (only the definitions the task names; the rest of the file stays as it is)",
+                        src.path
+                    ),
+                    text,
+                ),
+                names.clone(),
+            ),
+            None => (format!("The file to change:\n{section}"), Vec::new()),
+        };
         let build = |files: &str| {
-            prompt::edit_messages(
-                &prompt::Spec {
-                    task: &f.task,
-                    context: req.context.as_deref().filter(|c| !c.trim().is_empty()),
-                    language: language.as_ref().map(Language::name),
-                    files,
-                },
-                edit::instructions(mode),
-                &section,
-            )
+            let spec = prompt::Spec {
+                task: &f.task,
+                context: req.context.as_deref().filter(|c| !c.trim().is_empty()),
+                language: language.as_ref().map(Language::name),
+                files,
+            };
+            if mode == edit::Mode::Symbols {
+                return prompt::symbol_messages(
+                    &spec,
+                    &edit::instructions(mode, lang),
+                    &code,
+                    &names,
+                );
+            }
+            prompt::edit_messages(&spec, &edit::instructions(mode, lang), &section)
         };
         let answer = crate::context::edit_answer_room(&src.content, mode);
         let shape = match mode {
             edit::Mode::WholeFile => Shape::WholeEdit {
                 original: &src.content,
+                task: &f.task,
             },
             edit::Mode::Blocks => Shape::Blocks {
                 original: &src.content,
                 path: &src.path,
+            },
+            edit::Mode::Symbols => Shape::Symbols {
+                original: &src.content,
+                // Symbols are asked only of a language that has them.
+                lang: lang.unwrap_or(check::Lang::Python),
             },
         };
         let one = CodeRequest {

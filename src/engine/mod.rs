@@ -86,11 +86,18 @@ pub(crate) enum Shape<'a> {
     /// A whole artifact: cleaned, then checked.
     Whole,
     /// The whole new content of an existing file ([`edit::whole`]): laid on the original's
-    /// shape; coming back unchanged is a failure.
-    WholeEdit { original: &'a str },
+    /// shape; coming back unchanged is a failure, and so is one that drops most of the file
+    /// when `task` removes nothing.
+    WholeEdit { original: &'a str, task: &'a str },
     /// SEARCH/REPLACE blocks for the file at `path`, applied to the original
     /// ([`edit::apply_answer`]).
     Blocks { original: &'a str, path: &'a str },
+    /// The changed definitions of a file in `lang`, spliced in by their tree-sitter nodes
+    /// ([`crate::symbols::apply_answer`]).
+    Symbols {
+        original: &'a str,
+        lang: check::Lang,
+    },
 }
 
 /// An artifact that passed, with what it took.
@@ -111,10 +118,11 @@ impl Shape<'_> {
     ) -> Result<String, edit::EditError> {
         match self {
             Shape::Whole => Ok(cleaned.to_string()),
-            Shape::WholeEdit { original } => {
-                edit::whole(original, raw, language.map(Language::name))
+            Shape::WholeEdit { original, task } => {
+                edit::whole(original, raw, language.map(Language::name), task)
             }
             Shape::Blocks { original, path } => edit::apply_answer(original, path, raw),
+            Shape::Symbols { original, lang } => crate::symbols::apply_answer(original, raw, *lang),
         }
     }
 
@@ -125,6 +133,7 @@ impl Shape<'_> {
             Shape::Whole => prompt::Redo::Artifact,
             Shape::WholeEdit { .. } => prompt::Redo::File,
             Shape::Blocks { .. } => prompt::Redo::Blocks { result },
+            Shape::Symbols { .. } => prompt::Redo::Symbols { result },
         }
     }
 }
@@ -493,7 +502,7 @@ impl Engine {
                             let problem = format!("{}: {}", o.name, o.message);
                             // A fence or explanation line where code was expected: say so.
                             let fault = match shape {
-                                Shape::Blocks { .. } => None,
+                                Shape::Blocks { .. } | Shape::Symbols { .. } => None,
                                 _ => clean::shape_fault(&artifact, language.map(Language::name)),
                             };
                             let problem = match fault {
@@ -546,7 +555,7 @@ impl Engine {
         // only when there is no text, or the thinking never ended.
         let empty = match shape {
             Shape::Whole => artifact.is_empty(),
-            Shape::WholeEdit { .. } | Shape::Blocks { .. } => {
+            Shape::WholeEdit { .. } | Shape::Blocks { .. } | Shape::Symbols { .. } => {
                 g.content.trim().is_empty() || clean::still_thinking(&g.content)
             }
         };

@@ -92,6 +92,45 @@ pub(crate) fn edit_messages(spec: &Spec<'_>, instructions: &str, file: &str) -> 
     vec![Message::new("system", system), Message::new("user", user)]
 }
 
+/// The messages of a symbol edit: what is only read first, then the definitions to change
+/// (`code`, framed), the task, and a closing line that names them (`names`, or the file when
+/// the task named none), so a small model writes those and stops.
+pub(crate) fn symbol_messages(
+    spec: &Spec<'_>,
+    instructions: &str,
+    code: &str,
+    names: &[String],
+) -> Vec<Message> {
+    let system = format!(
+        "You change an existing file exactly as a precise specification says, and nothing else.\n{instructions}"
+    );
+    let mut user = String::new();
+    if !spec.files.is_empty() {
+        user.push_str("Files to read (for reference; do not copy them into your answer):");
+        user.push_str(spec.files);
+        user.push_str("\n\n");
+    }
+    if let Some(ctx) = spec.context {
+        user.push_str("Context (for reference; do not copy it into your answer):\n");
+        user.push_str(ctx.trim_end());
+        user.push_str("\n\n");
+    }
+    user.push_str(code);
+    user.push_str("\n\nTask:\n");
+    user.push_str(spec.task.trim());
+    user.push_str("\n\n");
+    let what = match names {
+        [] => "each function, method or class the task changes or adds".to_string(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    };
+    user.push_str(&format!(
+        "Now write the new code of {what}, each whole, with the change made (and any new one \
+the task adds), nothing else."
+    ));
+    vec![Message::new("system", system), Message::new("user", user)]
+}
+
 /// Longest checker message sent back to the model: the first lines say what is wrong.
 const MAX_REPAIR_NOTE_CHARS: usize = 1500;
 
@@ -109,6 +148,9 @@ pub(crate) enum Redo<'a> {
     /// file as first shown. `result` is the file the blocks made, when they applied and it
     /// failed a check: the model never saw it, so its line numbers are quoted with their lines.
     Blocks { result: Option<&'a str> },
+    /// The changed definitions again, all of them (the next answer is applied to the file as
+    /// first shown); `result` as for blocks.
+    Symbols { result: Option<&'a str> },
 }
 
 /// The conversation so far plus the model's answer and what the check found, asking for a
@@ -123,6 +165,8 @@ pub(crate) fn repair(
     let problem = problem.trim_end();
     let again = "Reply with corrected SEARCH/REPLACE blocks for the file as it was shown to you, \
 every change again (none of your blocks was kept), no explanation.";
+    let defs = "Reply with the complete code of each function, method or class to change, every \
+change again (none of your answer was kept), no explanation.";
     let text = match redo {
         Redo::Artifact => format!(
             "A check of your answer failed:\n{problem}\n\nReply with the whole corrected artifact only, \
@@ -143,6 +187,19 @@ no explanation."
                 .unwrap_or_default();
             format!(
                 "Your blocks applied, but a check of the file they made failed:\n{problem}\n{quote}\n{again}"
+            )
+        }
+        Redo::Symbols { result: None } => {
+            format!("Your definitions could not be applied:\n{problem}\n\n{defs}")
+        }
+        Redo::Symbols {
+            result: Some(result),
+        } => {
+            let quote = quote_around(result, problem)
+                .map(|q| format!("\nThe file your definitions made, around that line:\n{q}\n"))
+                .unwrap_or_default();
+            format!(
+                "Your definitions were put in, but a check of the file they made failed:\n{problem}\n{quote}\n{defs}"
             )
         }
     };
@@ -314,6 +371,44 @@ Task:\nwrite f\n\nReply with the new artifact in python only."
         assert_eq!(m[2].content, "def f(:\n");
         assert!(m[3].content.contains("line 1, col 7: missing ')'"));
         assert!(m[3].content.contains("whole corrected artifact"));
+    }
+
+    #[test]
+    fn a_symbol_edit_shows_the_code_then_the_task_and_names_what_to_write() {
+        let spec = Spec {
+            task: "Give add and sub a docstring.",
+            context: None,
+            language: Some("python"),
+            files: "",
+        };
+        let names = vec!["add".to_string(), "sub".to_string()];
+        let m = symbol_messages(&spec, "INSTR", "### m.py\n```\ndef add(): ...\n```", &names);
+        assert!(m[0].content.ends_with("INSTR"));
+        let user = &m[1].content;
+        let at = |s: &str| user.find(s).unwrap_or_else(|| panic!("{s:?} in {user}"));
+        assert!(at("def add()") < at("Give add and sub"), "{user}");
+        let last = user.lines().last().unwrap_or("");
+        assert!(
+            last.starts_with("Now write the new code of add and sub, each whole"),
+            "{last}"
+        );
+        let m = symbol_messages(&spec, "I", "code", &[]);
+        assert!(
+            m[1].content
+                .contains("each function, method or class the task changes")
+        );
+        let m = repair(
+            vec![],
+            "x",
+            "your answer defines `f` twice",
+            Redo::Symbols { result: None },
+        );
+        assert!(
+            m[1].content.contains("complete code of each function"),
+            "{}",
+            m[1].content
+        );
+        assert!(!m[1].content.contains("SEARCH"), "{}", m[1].content);
     }
 
     #[test]
