@@ -251,13 +251,14 @@ def with_tax(cents: int) -> int:
     return cents + cents * TAX_PERCENT // 100
 EOF
 echo "shop.py, before: $(wc -l <"$PROJECT/shop.py") lines"
-FILES_EDIT='{"files": [{"path": "shop.py", "task": "Rename the function line_total to subtotal, and its call in cart_total."}]}'
+FILES_EDIT='{"files": [{"path": "shop.py", "task": "Give the functions line_total and cart_total each a one-line docstring."}]}'
 show "examples/mcp_call.py local-executor-mcp delegate_files '$FILES_EDIT'"
 mcp_call delegate_files "$FILES_EDIT" || true
 outcome "$(last_call)"
-test_it 'subtotal(150, 2) == 300, cart_total still works, line_total is gone' \
+test_it 'line_total and cart_total have docstrings, every line of the file kept, the functions work' \
     'import shop
-assert shop.subtotal(150, 2) == 300 and not hasattr(shop, "line_total")
+assert shop.line_total.__doc__ and shop.cart_total.__doc__
+assert shop.TAX_PERCENT == 20 and shop.__doc__.startswith("A tiny shop")
 assert shop.cart_total([("pen", 150, 2), ("ink", 300, 1)]) == 600 and shop.with_tax(600) == 720'
 
 step "5. a check at work: a configured test, the weak fast model repaired, then escalated"

@@ -403,6 +403,7 @@ pub(crate) fn whole(
     lines.truncate(lines.len() - cut_trail);
     lines.drain(..cut_lead);
     dropped(&old, &lines, task)?;
+    left_out(original, &lines, language, task)?;
     let out = doc.reshape(&lines);
     if out == original {
         return Err(error(
@@ -420,6 +421,54 @@ fn blank(l: &str) -> bool {
 /// A file with fewer non-blank lines than this is never judged by [`dropped`]'s size rule: a
 /// short file may well shrink by half.
 pub(crate) const DROP_MIN_LINES: usize = 10;
+
+/// The second data-loss guard of a whole-file answer: in a language with symbol edits, a
+/// top-level definition, variable, import or docstring of the file that the answer leaves out
+/// ([`crate::symbols::left_out`]) is refused as [`Problem::Dropped`], unless the task removes.
+fn left_out(
+    original: &str,
+    new: &[String],
+    language: Option<&str>,
+    task: &str,
+) -> Result<(), EditError> {
+    let Some(lang) = language
+        .and_then(crate::check::Lang::from_name)
+        .filter(|l| crate::symbols::supported(*l))
+    else {
+        return Ok(());
+    };
+    if task_removes(task) {
+        return Ok(());
+    }
+    let lost = crate::symbols::left_out(original, &new.join("\n"), lang, task);
+    if lost.is_empty() {
+        return Ok(());
+    }
+    let named: Vec<String> = lost
+        .iter()
+        .take(5)
+        .map(|l| {
+            format!(
+                "`{}`",
+                l.chars().take(NEAREST_LINE_CHARS).collect::<String>()
+            )
+        })
+        .collect();
+    Err(error(
+        Problem::Dropped,
+        format!(
+            "your answer leaves out {} of the file{}, and the task removes nothing. Your answer \
+replaces the whole file, so it must be the complete file: every line kept as it is except the \
+ones the task changes",
+            named.join(", "),
+            if lost.len() > named.len() {
+                format!(" and {} more", lost.len() - named.len())
+            } else {
+                String::new()
+            }
+        ),
+    ))
+}
 
 /// Word stems of a task that asks for lines to go; one of them at the start of a word of the
 /// task lifts [`dropped`]'s size rule.
@@ -1266,9 +1315,18 @@ mod tests {
         assert!(whole("a = 1\nb = 2\nc = 3\n", "a = 1\n", None, "t").is_ok());
         let indented = file.replace("    return", "  return");
         assert!(whole(&file, &indented, Some("python"), "indent by two").is_ok());
-        // Half the file kept is not refused by size.
+        // Half the file kept is not refused by size; in Python, the functions it leaves out are
+        // named (`symbols::left_out`).
         let half: String = file.lines().take(60).map(|l| format!("{l}\n")).collect();
-        assert!(whole(&file, &half, Some("python"), "t").is_ok());
+        assert!(whole(&file, &half, None, "t").is_ok());
+        let e = whole(&file, &half, Some("python"), "t").unwrap_err();
+        assert_eq!(e.problem, Problem::Dropped);
+        assert!(
+            e.message
+                .starts_with("your answer leaves out `def f15(x):`, `def f16(x):`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

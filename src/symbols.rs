@@ -255,6 +255,54 @@ fn item(lang: Lang, node: Node<'_>, text: &str, top: bool) -> Item {
     it
 }
 
+/// Word stems of a task that moves a definition's name or body elsewhere (a rename, a merge): a
+/// definition the task names may then be missing from a whole-file answer.
+const RENAMING_STEMS: &[&str] = &[
+    "renam", "replac", "merg", "move", "split", "convert", "extract", "inlin", "combin", "refactor",
+];
+
+/// What a whole-file answer leaves out of the file's top level, as the file writes each (its first
+/// line): a named definition or variable whose name no top-level item of the answer has, unless
+/// the task names it and renames, merges or moves something; an import or other statement (a
+/// module docstring) whose first line the answer does not hold, unless it is a docstring and the
+/// task speaks of docstrings. Empty when the file or the answer does not parse. The size rule of
+/// [`crate::edit`] misses this: a model that rewrites a small file from what it remembers of it
+/// drops a constant and the module's docstring, and keeps the functions.
+pub(crate) fn left_out(original: &str, answer: &str, lang: Lang, task: &str) -> Vec<String> {
+    let (Ok(old), Ok(new)) = (items(lang, original), items(lang, answer)) else {
+        return Vec::new();
+    };
+    let words: Vec<String> = task
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+    let renames = lower
+        .iter()
+        .any(|w| RENAMING_STEMS.iter().any(|s| w.starts_with(s)));
+    let docstrings = lower.iter().any(|w| w.starts_with("docstring"));
+    let names: std::collections::HashSet<&str> = new.iter().map(|i| i.name.as_str()).collect();
+    let mut lost = Vec::new();
+    for it in &old {
+        let first = first_line(&it.text);
+        let kept = match it.kind {
+            Kind::Comment => true,
+            Kind::Import | Kind::Other => {
+                let docstring = first.starts_with(['"', '\'', '`']);
+                answer.lines().any(|l| l.trim().starts_with(first.as_str()))
+                    || (docstring && docstrings)
+            }
+            _ if it.name.is_empty() => true,
+            _ => names.contains(it.name.as_str()) || (renames && words.contains(&it.name)),
+        };
+        if !kept {
+            lost.push(first);
+        }
+    }
+    lost
+}
+
 /// What the model is shown of a file for a symbol edit: the definitions the task names, in file
 /// order, and their names. A top-level definition whose name the task has as a word is shown
 /// whole; so is a class it names without naming any of its methods. A method the task names
@@ -1202,5 +1250,46 @@ module.exports = { add, double, Cart };
         )
         .unwrap();
         assert_eq!(out, ts.replace("return undefined;", "return { id };"));
+    }
+
+    #[test]
+    fn a_whole_answer_that_leaves_out_a_constant_and_the_docstring_is_caught() {
+        let file = "\"\"\"A tiny shop.\"\"\"\n\nTAX = 20\n\n\ndef line_total(p, q):\n    return p * q\n\n\ndef cart_total(lines):\n    return sum(line_total(p, q) for _, p, q in lines)\n";
+        let answer = "def subtotal(p, q):\n    return p * q\n\n\ndef cart_total(lines):\n    return sum(subtotal(p, q) for _, p, q in lines)\n";
+        let task = "Rename the function line_total to subtotal, and its call in cart_total.";
+        assert_eq!(
+            left_out(file, answer, Lang::Python, task),
+            ["\"\"\"A tiny shop.\"\"\"", "TAX = 20"]
+        );
+        // The whole file, renamed: nothing left out.
+        let whole = file.replace("line_total", "subtotal");
+        assert!(left_out(file, &whole, Lang::Python, task).is_empty());
+    }
+
+    #[test]
+    fn a_definition_the_task_only_mentions_is_still_kept() {
+        let file = "def add(a, b):\n    return a + b\n";
+        let task = "Add a function sub(a, b) that returns a - b after add.";
+        assert_eq!(
+            left_out(
+                file,
+                "def sub(a, b):\n    return a - b\n",
+                Lang::Python,
+                task
+            ),
+            ["def add(a, b):"]
+        );
+        let both = "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n";
+        assert!(left_out(file, both, Lang::Python, task).is_empty());
+    }
+
+    #[test]
+    fn imports_and_exports_left_out_are_named_in_typescript() {
+        let file = "import { a } from \"./a\";\n\nexport const LIMIT = 3;\n\nexport function f(): number {\n  return a + LIMIT;\n}\n";
+        let answer = "export function f(): number {\n  return a + LIMIT + 1;\n}\n";
+        assert_eq!(
+            left_out(file, answer, Lang::TypeScript, "Add one to what f returns."),
+            ["import { a } from \"./a\";", "export const LIMIT = 3;"]
+        );
     }
 }
