@@ -208,11 +208,19 @@ impl Language {
 }
 
 /// The artifact's language: the `language` argument when given (names and aliases), else the
-/// extension of the path it is written to.
+/// extension of the path it is written to. A prose format (`text`, `markdown`) given for a path
+/// whose extension names a known code or data language does not win: `{"path": "app.py",
+/// "language": "text"}` would otherwise turn off the file's syntax check and the user's checks.
 pub(crate) fn resolve(language: Option<&str>, path: Option<&str>) -> Option<Language> {
-    language
-        .and_then(Language::from_name)
-        .or_else(|| path.and_then(Language::from_path))
+    let prose = |l: &Language| matches!(l, Language::Known(Lang::Text | Lang::Markdown));
+    let from_path = path
+        .and_then(Language::from_path)
+        .filter(|l| matches!(l, Language::Known(_)) && !prose(l));
+    match language.and_then(Language::from_name) {
+        Some(given) if prose(&given) && from_path.is_some() => from_path,
+        Some(given) => Some(given),
+        None => path.and_then(Language::from_path),
+    }
 }
 
 /// The canonical name of a language name or alias, for the configuration's keys.
@@ -820,6 +828,17 @@ mod tests {
         assert_eq!(r(None, None), None);
         assert_eq!(r(Some("json"), Some("x.py")).as_deref(), Some("json"));
         assert_eq!(r(Some(" "), Some("x.py")).as_deref(), Some("python"));
+        // A prose format does not turn off a code file's checks; it stands where the path names
+        // prose, no known language, or nothing.
+        assert_eq!(r(Some("text"), Some("app.py")).as_deref(), Some("python"));
+        assert_eq!(r(Some("md"), Some("conf/app.yml")).as_deref(), Some("yaml"));
+        assert_eq!(r(Some("text"), Some("notes.md")).as_deref(), Some("text"));
+        assert_eq!(
+            r(Some("markdown"), Some("Main.kt")).as_deref(),
+            Some("markdown")
+        );
+        assert_eq!(r(Some("text"), Some("Dockerfile")).as_deref(), Some("text"));
+        assert_eq!(r(Some("text"), None).as_deref(), Some("text"));
     }
 
     #[test]
