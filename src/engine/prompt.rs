@@ -176,36 +176,27 @@ no explanation."
             "A check of your answer failed:\n{problem}\n\nReply with the complete corrected file only, \
 no explanation."
         ),
-        Redo::Blocks { result: None } => {
-            format!("Your blocks could not be applied:\n{problem}\n\n{again}")
-        }
-        Redo::Blocks {
-            result: Some(result),
-        } => {
-            let quote = quote_around(result, problem)
-                .map(|q| format!("\nThe file your blocks made, around that line:\n{q}\n"))
-                .unwrap_or_default();
-            format!(
-                "Your blocks applied, but a check of the file they made failed:\n{problem}\n{quote}\n{again}"
-            )
-        }
-        Redo::Symbols { result: None } => {
-            format!("Your definitions could not be applied:\n{problem}\n\n{defs}")
-        }
-        Redo::Symbols {
-            result: Some(result),
-        } => {
-            let quote = quote_around(result, problem)
-                .map(|q| format!("\nThe file your definitions made, around that line:\n{q}\n"))
-                .unwrap_or_default();
-            format!(
-                "Your definitions were put in, but a check of the file they made failed:\n{problem}\n{quote}\n{defs}"
-            )
-        }
+        Redo::Blocks { result } => partial("blocks", "applied", result, problem, again),
+        Redo::Symbols { result } => partial("definitions", "were put in", result, problem, defs),
     };
     so_far.push(Message::new("assistant", answer.to_string()));
     so_far.push(Message::new("user", text));
     so_far
+}
+
+/// The repair turn of an answer applied in parts (`what`: blocks, definitions): what could not be
+/// applied, or, with `result`, the check that failed on the file they made (`landed`: how they
+/// went in), quoting that file around the line named; then `reply`.
+fn partial(what: &str, landed: &str, result: Option<&str>, problem: &str, reply: &str) -> String {
+    let Some(result) = result else {
+        return format!("Your {what} could not be applied:\n{problem}\n\n{reply}");
+    };
+    let quote = quote_around(result, problem)
+        .map(|q| format!("\nThe file your {what} made, around that line:\n{q}\n"))
+        .unwrap_or_default();
+    format!(
+        "Your {what} {landed}, but a check of the file they made failed:\n{problem}\n{quote}\n{reply}"
+    )
 }
 
 /// The lines of `result` around the first `line N` that `problem` names, in a fence, the named
@@ -454,5 +445,34 @@ Task:\nwrite f\n\nReply with the new artifact in python only."
         assert!(!ask.contains("whole corrected"), "{ask}");
         let m = repair(vec![], "x", "the file came back unchanged", Redo::File);
         assert!(m[1].content.contains("complete corrected file"));
+    }
+
+    #[test]
+    fn a_repair_of_parts_says_what_failed_and_asks_for_every_change_again() {
+        let turn = |redo| {
+            repair(Vec::new(), "a", "line 2: bad", redo)[1]
+                .content
+                .clone()
+        };
+        assert!(turn(Redo::Blocks { result: None }).starts_with(
+            "Your blocks could not be applied:\nline 2: bad\n\nReply with corrected SEARCH/REPLACE"
+        ));
+        let made = turn(Redo::Symbols {
+            result: Some("x = 1\ny = (\n"),
+        });
+        assert!(
+            made.starts_with("Your definitions were put in, but a check of the file they made failed:\nline 2: bad\n\nThe file your definitions made, around that line:\n"),
+            "{made}"
+        );
+        assert!(
+            made.ends_with("none of your answer was kept), no explanation."),
+            "{made}"
+        );
+        assert!(
+            turn(Redo::Blocks {
+                result: Some("x\ny\n")
+            })
+            .starts_with("Your blocks applied, but a check of the file they made failed:")
+        );
     }
 }
